@@ -1,0 +1,50 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using ViTGen.Generator.Emitting;
+using ViTGen.Generator.Parsing;
+
+namespace ViTGen.Generator;
+
+/// <summary>
+/// Turns each <c>[VitModel(...)]</c> partial class into a shape-specialized Vision Transformer.
+/// </summary>
+/// <remarks>
+/// Pipeline: ForAttributeWithMetadataName finds the classes without a semantic walk of the compilation; the
+/// parser reduces each to value-equal data (model + diagnostics), so an edit elsewhere compares equal and
+/// stops there. Diagnostics and source leave on separate branches: moving an attribute (which moves its
+/// diagnostics' locations) re-reports them without re-emitting unchanged source.
+/// </remarks>
+[Generator(LanguageNames.CSharp)]
+public sealed class VitModelGenerator : IIncrementalGenerator
+{
+    /// <summary>Tracking names of the pipeline steps, for incrementality tests.</summary>
+    public static class TrackingNames
+    {
+        /// <summary>The parsed model and its diagnostics.</summary>
+        public const string Parse = "VitModel.Parse";
+        /// <summary>Models that passed validation.</summary>
+        public const string Models = "VitModel.Models";
+        /// <summary>The diagnostics branch.</summary>
+        public const string Diagnostics = "VitModel.Diagnostics";
+    }
+
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var parsed = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                "ViTGen.VitModelAttribute",
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (syntaxContext, token) => VitModelParser.Parse(syntaxContext, token))
+            .WithTrackingName(TrackingNames.Parse);
+
+        var diagnostics = parsed.SelectMany(static (result, _) => result.Diagnostics).WithTrackingName(TrackingNames.Diagnostics);
+        context.RegisterSourceOutput(diagnostics, static (output, diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic()));
+
+        var models = parsed
+            .Where(static result => result.Model is not null)
+            .Select(static (result, _) => result.Model!)
+            .WithTrackingName(TrackingNames.Models);
+        context.RegisterSourceOutput(models, static (output, model) => output.AddSource(VitModelEmitter.HintName(model), VitModelEmitter.Emit(model)));
+    }
+}

@@ -1,0 +1,4 @@
+global using System.ComponentModel;
+global using System.Runtime.CompilerServices;
+global using System.Runtime.InteropServices;
+global using System.Runtime.Intrinsics;

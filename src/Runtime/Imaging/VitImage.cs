@@ -1,0 +1,113 @@
+namespace ViTGen;
+
+/// <summary>
+/// An 8-bit image: <see cref="Width"/> x <see cref="Height"/> pixels of <see cref="Channels"/> interleaved
+/// samples (1 = gray, 3 = RGB), row by row from the top-left pixel, no padding between rows.
+/// Decoded images drop any alpha channel, as PIL's <c>convert('RGB')</c> does.
+/// </summary>
+public sealed class VitImage
+{
+    /// <summary>The largest number of pixels (width x height) an image may have: 2^28.</summary>
+    public const long MaxPixels = 1L << 28;
+
+    /// <summary>
+    /// Wraps raw pixels. The memory is not copied: do not change it while the image is in use.
+    /// </summary>
+    /// <param name="width">Width in pixels, at least 1.</param>
+    /// <param name="height">Height in pixels, at least 1.</param>
+    /// <param name="channels">1 (gray) or 3 (RGB).</param>
+    /// <param name="pixels">Exactly <c>width * height * channels</c> bytes, interleaved, row-major.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension is not positive, the channel count is not 1 or 3,
+    /// or the image has more than <see cref="MaxPixels"/> pixels.</exception>
+    /// <exception cref="ArgumentException"><paramref name="pixels"/> has the wrong length.</exception>
+    public VitImage(int width, int height, int channels, ReadOnlyMemory<byte> pixels)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        if (channels is not (1 or 3))
+        {
+            throw new ArgumentOutOfRangeException(nameof(channels), channels, "An image has 1 (gray) or 3 (RGB) channels.");
+        }
+        if ((long)width * height > MaxPixels)
+        {
+            throw new ArgumentOutOfRangeException(nameof(width), $"A {width}x{height} image has more than {MaxPixels} pixels.");
+        }
+        long expected = (long)width * height * channels;
+        if (pixels.Length != expected)
+        {
+            throw new ArgumentException(
+                $"A {width}x{height} image with {channels} channel(s) needs {expected} bytes, not {pixels.Length}.", nameof(pixels));
+        }
+        Width = width;
+        Height = height;
+        Channels = channels;
+        Pixels = pixels;
+    }
+
+    /// <summary>Width in pixels.</summary>
+    public int Width { get; }
+
+    /// <summary>Height in pixels.</summary>
+    public int Height { get; }
+
+    /// <summary>Samples per pixel: 1 (gray) or 3 (RGB).</summary>
+    public int Channels { get; }
+
+    /// <summary>The interleaved 8-bit samples, row-major, <c>Width * Height * Channels</c> bytes.</summary>
+    public ReadOnlyMemory<byte> Pixels { get; }
+
+    /// <summary>
+    /// Reads and decodes an image file. The format is found from the first bytes, not from the file name:
+    /// PNG, JPEG (needs libjpeg-turbo's <c>libturbojpeg</c>), binary PGM (P5) or PPM (P6).
+    /// </summary>
+    /// <param name="path">The file to read.</param>
+    /// <returns>The decoded image, 1 or 3 channels.</returns>
+    /// <exception cref="VitImageException">The file cannot be read, or is not a supported, valid image.</exception>
+    public static VitImage Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        byte[] data;
+        try
+        {
+            data = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw VitImageException.For(path, $"cannot read the file: {e.Message}", e);
+        }
+        return Decode(data, path);
+    }
+
+    /// <summary>
+    /// Decodes an image held in memory. The format is found from the first bytes:
+    /// PNG, JPEG (needs libjpeg-turbo's <c>libturbojpeg</c>), binary PGM (P5) or PPM (P6).
+    /// </summary>
+    /// <param name="data">The encoded image.</param>
+    /// <param name="sourceName">What to call the data in error messages, for example a file name or URL.</param>
+    /// <returns>The decoded image, 1 or 3 channels.</returns>
+    /// <exception cref="VitImageException">The data is not a supported, valid image.</exception>
+    public static VitImage Decode(ReadOnlySpan<byte> data, string sourceName = "image data")
+    {
+        ArgumentNullException.ThrowIfNull(sourceName);
+        return ImageFormat.Sniff(data) switch
+        {
+            ImageFormat.Kind.Png => PngDecoder.Decode(data, sourceName),
+            ImageFormat.Kind.Jpeg => TurboJpeg.Decode(data, sourceName),
+            ImageFormat.Kind.Netpbm => NetpbmDecoder.Decode(data, sourceName),
+            _ => throw VitImageException.For(sourceName, ImageFormat.DescribeUnsupported(data)),
+        };
+    }
+
+    /// <summary>Checks decoded dimensions against <see cref="MaxPixels"/>; throws a decode error naming the source.</summary>
+    internal static void CheckDecodedSize(long width, long height, string source)
+    {
+        if (width < 1 || height < 1)
+        {
+            throw VitImageException.For(source, $"invalid dimensions {width}x{height}");
+        }
+        if (width > int.MaxValue || height > int.MaxValue || width * height > MaxPixels)
+        {
+            throw VitImageException.For(source, $"dimensions {width}x{height} exceed the limit of {MaxPixels} pixels");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+namespace ViTGen.CompilerServices;
+
+/// <summary>
+/// Panel layouts of the GEMM micro-kernel. B is stored as panels of <see cref="PanelWidth"/> output columns,
+/// each panel k-major (<c>[panel][k][32]</c>), so the kernel streams one contiguous panel; A is stored as
+/// blocks of <see cref="RowBlock"/> rows, k-major (<c>[block][k][12]</c>). Both are zero-padded, so edge
+/// tiles run the same kernel and only the final store is clipped.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    /// <summary>Output columns per B panel: two 16-lane vectors.</summary>
+    public const int PanelWidth = 32;
+
+    /// <summary>Rows per A block: 12 rows x 2 vectors = 24 zmm accumulators of the 32.</summary>
+    public const int RowBlock = 12;
+
+    public static int Panels(int n) => (n + PanelWidth - 1) / PanelWidth;
+
+    public static int RowBlocks(int m) => (m + RowBlock - 1) / RowBlock;
+
+    /// <summary>Floats of a packed B with <paramref name="n"/> columns and reduction <paramref name="k"/>.</summary>
+    public static long PackedBLength(int n, int k) => (long)Panels(n) * PanelWidth * k;
+
+    /// <summary>Floats of a packed A with <paramref name="m"/> rows and reduction <paramref name="k"/>.</summary>
+    public static long PackedALength(int m, int k) => (long)RowBlocks(m) * RowBlock * k;
+
+    /// <summary>
+    /// Packs B given as its transpose: <paramref name="src"/> holds <paramref name="n"/> rows of
+    /// <paramref name="k"/> floats (a PyTorch Linear weight <c>[out, in]</c>, or the keys of one head).
+    /// </summary>
+    public static void PackTransposedB(float* src, int ld, int n, int k, float* dst)
+    {
+        for (int panel = 0; panel < Panels(n); panel++)
+        {
+            float* panelDst = dst + (long)panel * PanelWidth * k;
+            int cols = Math.Min(PanelWidth, n - panel * PanelWidth);
+            for (int j = 0; j < cols; j++)
+            {
+                float* row = src + (long)(panel * PanelWidth + j) * ld;
+                for (int kk = 0; kk < k; kk++) panelDst[kk * PanelWidth + j] = row[kk];
+            }
+            for (int j = cols; j < PanelWidth; j++)
+            {
+                for (int kk = 0; kk < k; kk++) panelDst[kk * PanelWidth + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Packs B given row-major: <paramref name="k"/> rows of <paramref name="n"/> floats (the values of one head).</summary>
+    public static void PackB(float* src, int ld, int k, int n, float* dst)
+    {
+        for (int panel = 0; panel < Panels(n); panel++)
+        {
+            float* panelDst = dst + (long)panel * PanelWidth * k;
+            int col0 = panel * PanelWidth;
+            int cols = Math.Min(PanelWidth, n - col0);
+            for (int kk = 0; kk < k; kk++)
+            {
+                var from = new ReadOnlySpan<float>(src + (long)kk * ld + col0, cols);
+                var to = new Span<float>(panelDst + kk * PanelWidth, PanelWidth);
+                from.CopyTo(to);
+                to[cols..].Clear();
+            }
+        }
+    }
+
+    /// <summary>Packs A (<paramref name="m"/> rows of <paramref name="k"/> floats, row stride <paramref name="ld"/>) times <paramref name="scale"/>.</summary>
+    public static void PackA(float* src, int ld, int m, int k, float scale, float* dst)
+    {
+        for (int block = 0; block < RowBlocks(m); block++)
+        {
+            float* blockDst = dst + (long)block * RowBlock * k;
+            int rows = Math.Min(RowBlock, m - block * RowBlock);
+            for (int r = 0; r < rows; r++)
+            {
+                float* row = src + (long)(block * RowBlock + r) * ld;
+                for (int kk = 0; kk < k; kk++) blockDst[kk * RowBlock + r] = row[kk] * scale;
+            }
+            for (int r = rows; r < RowBlock; r++)
+            {
+                for (int kk = 0; kk < k; kk++) blockDst[kk * RowBlock + r] = 0f;
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A Linear layer's weight packed once at load into the GEMM's panel order, with its bias zero-padded to
+/// whole panels. Used by generated code.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed unsafe class PackedLinear : IDisposable
+{
+    private readonly NativeBuffer _weight;
+    private readonly NativeBuffer? _bias;
+
+    /// <summary>Packs <paramref name="weight"/> (<c>[outFeatures, inFeatures]</c>, PyTorch layout) and an optional bias.</summary>
+    public PackedLinear(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int outFeatures, int inFeatures)
+    {
+        if (weight.Length != outFeatures * inFeatures)
+            throw new ArgumentException($"weight has {weight.Length} floats, expected {outFeatures}x{inFeatures}", nameof(weight));
+        if (!bias.IsEmpty && bias.Length != outFeatures)
+            throw new ArgumentException($"bias has {bias.Length} floats, expected {outFeatures}", nameof(bias));
+        OutFeatures = outFeatures;
+        InFeatures = inFeatures;
+        _weight = new NativeBuffer(GemmPacking.PackedBLength(outFeatures, inFeatures));
+        fixed (float* w = weight) GemmPacking.PackTransposedB(w, inFeatures, outFeatures, inFeatures, _weight.Data);
+        if (!bias.IsEmpty)
+        {
+            _bias = new NativeBuffer((long)GemmPacking.Panels(outFeatures) * GemmPacking.PanelWidth);
+            bias.CopyTo(_bias.Span);
+        }
+    }
+
+    /// <summary>Output features (GEMM N).</summary>
+    public int OutFeatures { get; }
+    /// <summary>Input features (GEMM K).</summary>
+    public int InFeatures { get; }
+    /// <summary>The packed panels.</summary>
+    public float* Weight => _weight.Data;
+    /// <summary>The padded bias, or null when the layer has none.</summary>
+    public float* Bias => _bias is null ? null : _bias.Data;
+
+    /// <summary>Frees the packed memory.</summary>
+    public void Dispose()
+    {
+        _weight.Dispose();
+        _bias?.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using Xunit.Abstractions;
+
+namespace ViTGen.Tests.Parity;
+
+/// <summary>
+/// Every compiled fixture model against the float64 PyTorch reference (independent code, written by
+/// tests/fixtures/make_fixtures.py). Bound: relative L2 1e-4; float32 arithmetic lands near 1e-6.
+/// </summary>
+public sealed class ParityTests(ITestOutputHelper output)
+{
+    public const double Bound = 1e-4;
+
+    public static TheoryData<string, int> FixturesAndThreads()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var name in Fixture.Names)
+        {
+            data.Add(name, 1);
+            data.Add(name, 2);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(FixturesAndThreads))]
+    public void MatchesPyTorch(string name, int threads)
+    {
+        var fixture = Fixture.Read(name);
+        using var model = fixture.Load(new VitOptions { Threads = threads });
+        var result = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, result, fixture.Batch);
+        Numerics.AssertClose(result, fixture.Expected, Bound, out double error);
+        output.WriteLine($"{name} threads={threads} batch={fixture.Batch}: relative L2 {error:E2}");
+    }
+
+    [Theory]
+    [InlineData("basic")]
+    [InlineData("odd")]
+    [InlineData("distilled")]
+    public void BatchEqualsImagesOneByOne(string name)
+    {
+        var fixture = Fixture.Read(name);
+        using var model = fixture.Load(new VitOptions { Threads = 2 });
+        var batched = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, batched, fixture.Batch);
+        int inputSize = fixture.Input.Length / fixture.Batch;
+        for (int i = 0; i < fixture.Batch; i++)
+        {
+            var single = new float[fixture.OutputSize];
+            model.Forward(fixture.Input.AsSpan(i * inputSize, inputSize), single);
+            // Splitting a GEMM over threads never reorders a dot product, so the results are bit-identical.
+            Assert.Equal(single, batched.AsSpan(i * fixture.OutputSize, fixture.OutputSize).ToArray());
+        }
+    }
+
+    [Fact]
+    public void ConcurrentCallsOnOneInstanceMatchSequentialCalls()
+    {
+        var fixture = Fixture.Read("basic");
+        using var model = fixture.Load();
+        var expected = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, expected, fixture.Batch);
+        var results = new float[8][];
+        Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            results[i] = fixture.PoisonedOutput();
+            for (int repeat = 0; repeat < 5; repeat++) model.Forward(fixture.Input, results[i], fixture.Batch);
+        });
+        foreach (var result in results) Assert.Equal(expected, result);
+    }
+
+    [Fact]
+    public void SteadyStateForwardAllocatesNothing()
+    {
+        var fixture = Fixture.Read("basic");
+        using var model = fixture.Load(new VitOptions { Threads = 1 });
+        var result = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, result, fixture.Batch);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) model.Forward(fixture.Input, result, fixture.Batch);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
