@@ -41,7 +41,8 @@ internal static class PngDecoder
         }
 
         int outChannels = header.OutputChannels;
-        byte[] pixels = new byte[(long)header.Width * header.Height * outChannels];
+        // Every pixel is written: each row in a plain image, each Adam7 position once in an interlaced one.
+        byte[] pixels = GC.AllocateUninitializedArray<byte>(checked(header.Width * header.Height * outChannels));
         using (var zlib = new ZLibStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress))
         {
             Inflate(zlib, header, palette, pixels, source);

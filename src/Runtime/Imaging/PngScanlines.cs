@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace ViTGen;
 
 /// <summary>PNG scanline work: undoing the five filters and turning samples into 8-bit gray or RGB.</summary>
@@ -6,61 +8,75 @@ internal static class PngScanlines
     /// <summary>Undoes filter <paramref name="type"/> (0..4) on <paramref name="row"/> in place.</summary>
     /// <param name="type">None, Sub, Up, Average or Paeth.</param>
     /// <param name="row">The filtered bytes of this scanline (without the type byte).</param>
-    /// <param name="previous">The unfiltered previous scanline of the same pass, zeros for the first.</param>
+    /// <param name="previous">The unfiltered previous scanline of the same pass, zeros for the first; as long as <paramref name="row"/>.</param>
     /// <param name="stride">Bytes per complete pixel, at least 1.</param>
-    internal static void Unfilter(int type, Span<byte> row, ReadOnlySpan<byte> previous, int stride)
+    internal static unsafe void Unfilter(int type, Span<byte> row, ReadOnlySpan<byte> previous, int stride)
     {
-        int n = row.Length;
-        switch (type)
+        if (previous.Length < row.Length || stride < 1)
         {
-            case 0:
-                break;
-            case 1:
-                for (int i = stride; i < n; i++)
-                {
-                    row[i] += row[i - stride];
-                }
-                break;
-            case 2:
-                for (int i = 0; i < n; i++)
-                {
-                    row[i] += previous[i];
-                }
-                break;
-            case 3:
-                for (int i = 0; i < stride && i < n; i++)
-                {
-                    row[i] += (byte)(previous[i] >> 1);
-                }
-                for (int i = stride; i < n; i++)
-                {
-                    row[i] += (byte)((row[i - stride] + previous[i]) >> 1);
-                }
-                break;
-            case 4:
-                for (int i = 0; i < stride && i < n; i++)
-                {
-                    row[i] += previous[i];
-                }
-                for (int i = stride; i < n; i++)
-                {
-                    row[i] += Paeth(row[i - stride], previous[i], previous[i - stride]);
-                }
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(type));
+            throw new ArgumentException("The previous row is too short.", nameof(previous));
+        }
+        int n = row.Length, head = Math.Min(stride, n);
+        fixed (byte* r = row)
+        fixed (byte* p = previous)
+        {
+            switch (type)
+            {
+                case 0:
+                    break;
+                case 1:
+                    for (int i = stride; i < n; i++)
+                    {
+                        r[i] += r[i - stride];
+                    }
+                    break;
+                case 2:
+                    int v = 0;
+                    if (Vector.IsHardwareAccelerated)
+                    {
+                        for (; v <= n - Vector<byte>.Count; v += Vector<byte>.Count)
+                        {
+                            (Vector.Load(r + v) + Vector.Load(p + v)).Store(r + v); // wraps modulo 256
+                        }
+                    }
+                    for (int i = v; i < n; i++)
+                    {
+                        r[i] += p[i];
+                    }
+                    break;
+                case 3:
+                    for (int i = 0; i < head; i++)
+                    {
+                        r[i] += (byte)(p[i] >> 1);
+                    }
+                    for (int i = stride; i < n; i++)
+                    {
+                        r[i] += (byte)((r[i - stride] + p[i]) >> 1);
+                    }
+                    break;
+                case 4:
+                    for (int i = 0; i < head; i++)
+                    {
+                        r[i] += p[i]; // Paeth(0, b, 0) = b
+                    }
+                    for (int i = stride; i < n; i++)
+                    {
+                        r[i] += Paeth(r[i - stride], p[i], p[i - stride]);
+                    }
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(type));
+            }
         }
     }
 
-    private static byte Paeth(byte a, byte b, byte c)
+    /// <summary>The PNG Paeth predictor: whichever of left, up, up-left is closest to left + up - up-left (ties in that order).</summary>
+    private static byte Paeth(int a, int b, int c)
     {
-        int p = a + b - c;
-        int pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
-        if (pa <= pb && pa <= pc)
-        {
-            return a;
-        }
-        return pb <= pc ? b : c;
+        int pa = Math.Abs(b - c), pb = Math.Abs(a - c), pc = Math.Abs(a + b - 2 * c);
+        int predictor = pb < pa ? b : a;
+        int best = pb < pa ? pb : pa;
+        return (byte)(pc < best ? c : predictor);
     }
 
     /// <summary>

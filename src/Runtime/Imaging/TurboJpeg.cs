@@ -14,7 +14,6 @@ internal static unsafe class TurboJpeg
 
     private const int PixelFormatRgb = 0, PixelFormatGray = 6; // TJPF_RGB, TJPF_GRAY
     private const int ColorspaceGray = 2, ColorspaceCmyk = 3, ColorspaceYcck = 4; // TJCS_*
-    private const int ErrorFatal = 1; // TJERR_FATAL
     private const int FlagLimitScans = 32768; // TJFLAG_LIMITSCANS: refuse progressive files with absurd scan counts
 
     /// <summary>Names tried in order: Linux soname, then macOS and Windows names, then unversioned ones.</summary>
@@ -37,6 +36,10 @@ internal static unsafe class TurboJpeg
         {
             throw VitImageException.For(source, MissingLibraryMessage);
         }
+        if (!JpegMarkers.HasEndOfImage(data))
+        {
+            throw VitImageException.For(source, "truncated JPEG: the data ends before the end-of-image marker");
+        }
         nint handle = api.InitDecompress();
         if (handle == 0)
         {
@@ -52,13 +55,17 @@ internal static unsafe class TurboJpeg
                 {
                     throw VitImageException.For(source, $"invalid JPEG header: {api.ErrorText(handle)}");
                 }
+                if (width == 0 || height == 0)
+                {
+                    throw VitImageException.For(source, "JPEG has no image (only tables)");
+                }
                 VitImage.CheckDecodedSize(width, height, source);
                 if (colorspace is ColorspaceCmyk or ColorspaceYcck)
                 {
                     throw VitImageException.For(source, "CMYK/YCCK JPEG images are not supported");
                 }
                 int channels = colorspace == ColorspaceGray ? 1 : 3;
-                var pixels = new byte[(long)width * height * channels];
+                byte[] pixels = GC.AllocateUninitializedArray<byte>(checked(width * height * channels)); // fully written
                 fixed (byte* destination = pixels)
                 {
                     int format = channels == 1 ? PixelFormatGray : PixelFormatRgb;
@@ -77,18 +84,31 @@ internal static unsafe class TurboJpeg
     }
 
     /// <summary>
-    /// Errors are fatal. Warnings are tolerated (as PIL tolerates libjpeg's), except a premature end of data:
-    /// PIL refuses truncated JPEG files, and so do we.
+    /// libjpeg's warnings (recoverable damage) are tolerated, as PIL tolerates them; anything else is an error.
+    /// The last message tells which: a fatal error stops decoding, so it is always the last one.
+    /// (tjGetErrorCode cannot tell: in libjpeg-turbo 2.1 any earlier warning makes it report a warning.)
     /// </summary>
     private static void ReportFailure(Api api, nint handle, string source)
     {
         string text = api.ErrorText(handle);
-        bool fatal = api.GetErrorCode == null || api.GetErrorCode(handle) == ErrorFatal;
-        if (fatal || text.Contains("Premature end", StringComparison.OrdinalIgnoreCase))
+        if (text.StartsWith("Premature end of JPEG file", StringComparison.Ordinal))
         {
-            throw VitImageException.For(source, $"corrupt or truncated JPEG: {text}");
+            throw VitImageException.For(source, $"truncated JPEG: {text}");
         }
+        foreach (string warning in RecoverableWarnings)
+        {
+            if (text.StartsWith(warning, StringComparison.Ordinal))
+            {
+                return;
+            }
+        }
+        throw VitImageException.For(source, $"corrupt JPEG: {text}");
     }
+
+    /// <summary>How libjpeg's warning messages (JWRN_* in jerror.h) begin.</summary>
+    private static readonly string[] RecoverableWarnings =
+        ["Corrupt JPEG data:", "Warning:", "Unknown Adobe color transform code", "Inconsistent progression sequence",
+         "Invalid SOS parameters for sequential JPEG", "Application transferred too many scanlines"];
 
     /// <summary>The TurboJPEG entry points of one loaded library.</summary>
     private sealed class Api
@@ -98,7 +118,6 @@ internal static unsafe class TurboJpeg
         internal delegate* unmanaged<nint, byte*, CULong, byte*, int, int, int, int, int, int> Decompress2;
         internal delegate* unmanaged<nint, int> Destroy;
         internal delegate* unmanaged<nint, byte*> GetErrorStr2;
-        internal delegate* unmanaged<nint, int> GetErrorCode; // libjpeg-turbo 2.0+; null before
 
         internal string ErrorText(nint handle) =>
             Marshal.PtrToStringUTF8((nint)GetErrorStr2(handle)) ?? "unknown libturbojpeg error";
@@ -117,7 +136,6 @@ internal static unsafe class TurboJpeg
                     && NativeLibrary.TryGetExport(library, "tjDestroy", out nint destroy)
                     && NativeLibrary.TryGetExport(library, "tjGetErrorStr2", out nint error))
                 {
-                    NativeLibrary.TryGetExport(library, "tjGetErrorCode", out nint code);
                     return new Api
                     {
                         InitDecompress = (delegate* unmanaged<nint>)init,
@@ -125,7 +143,6 @@ internal static unsafe class TurboJpeg
                         Decompress2 = (delegate* unmanaged<nint, byte*, CULong, byte*, int, int, int, int, int, int>)decompress,
                         Destroy = (delegate* unmanaged<nint, int>)destroy,
                         GetErrorStr2 = (delegate* unmanaged<nint, byte*>)error,
-                        GetErrorCode = (delegate* unmanaged<nint, int>)code,
                     };
                 }
                 NativeLibrary.Free(library); // too old: lacks the 2.x API

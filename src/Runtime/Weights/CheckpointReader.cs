@@ -80,11 +80,11 @@ public sealed class CheckpointReader : IDisposable
     public void Read(string timmName, ReadOnlySpan<int> shape, Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(timmName);
-        long expectedCount = 1;
+        Int128 expectedCount = 1;
         foreach (int d in shape)
         {
             if (d < 0) throw new ArgumentException($"The expected shape {ShapeText.Format(shape)} of '{timmName}' has a negative dimension.", nameof(shape));
-            expectedCount *= d;
+            expectedCount = Int128.Min(expectedCount * d, long.MaxValue);
         }
         if (expectedCount != destination.Length)
         {
@@ -171,7 +171,7 @@ public sealed class CheckpointReader : IDisposable
         if (source is null)
         {
             throw new VitWeightsException(
-                $"tensor '{timmName}' is missing from '{Path}': the file is a {_names.DisplayName} checkpoint, which has no counterpart for it");
+                $"tensor '{timmName}' is missing from '{Path}': {_names.DisplayName} checkpoints have no counterpart for it");
         }
         string[] missing = source.Names.Where(n => !File.TryGetTensor(n, out _)).ToArray();
         if (missing.Length > 0)
@@ -231,8 +231,8 @@ public sealed class CheckpointReader : IDisposable
 
     private static string DTypeName(SafeTensorDType dtype) => SafeTensorDTypes.ToHeaderString(dtype);
 
-    private static string StoredAs(TensorSource source)
-        => source.Layout == SourceLayout.Direct && source.Names.Length == 1 ? (source.Names[0].Length == 0 ? "" : $" (stored as '{source.Names[0]}')") : $" (stored as {string.Join(" + ", source.Names.Select(n => $"'{n}'"))})";
+    private string StoredAs(TensorSource source)
+        => _names.Dialect == CheckpointDialect.Timm ? "" : $" (stored as {string.Join(" + ", source.Names.Select(n => $"'{n}'"))})";
 
     private string StoredAsSuffix(TensorSource source, SafeTensorInfo[] parts)
     {

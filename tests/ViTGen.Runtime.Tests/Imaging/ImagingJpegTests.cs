@@ -46,6 +46,24 @@ public sealed class ImagingJpegTests
     }
 
     [Fact]
+    public void Recoverable_damage_is_tolerated_like_PIL()
+    {
+        // Extraneous bytes before EOI: libjpeg warns "Corrupt JPEG data: 3 extraneous bytes before marker 0xd9";
+        // PIL decodes the image anyway, and so do we.
+        byte[] original = ImagingFixtures.Bytes("rgb_61x43_444.jpg");
+        byte[] damaged = [.. original.AsSpan(0, original.Length - 2), 0, 1, 2, 0xFF, 0xD9];
+        Assert.Equal(VitImage.Decode(original).Pixels.ToArray(), VitImage.Decode(damaged).Pixels.ToArray());
+    }
+
+    [Fact]
+    public void Tables_only_stream_fails()
+    {
+        byte[] tablesOnly = [0xFF, 0xD8, 0xFF, 0xD9];
+        var e = Assert.Throws<VitImageException>(() => VitImage.Decode(tablesOnly, "t.jpg"));
+        Assert.Contains("JPEG", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Garbage_after_the_start_marker_fails()
     {
         byte[] data = [0xFF, 0xD8, 0xFF, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07];

@@ -1,4 +1,3 @@
-using System.Text;
 using Xunit;
 using Xunit.Abstractions;
 using static ViTGen.Tests.Weights.SafeTensorsWriter;
@@ -175,7 +174,5 @@ public sealed class HostileSafeTensorsTests(ITestOutputHelper output) : IDisposa
         "{}"u8.CopyTo(header);
         using var file = SafeTensorsFile.Open(_folder.Write(Raw((ulong)header.Length, header, [])));
         Assert.Empty(file.Tensors);
-        var sb = new StringBuilder();
-        Assert.Equal(0, sb.Length);
     }
 }

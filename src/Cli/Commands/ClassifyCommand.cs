@@ -1,0 +1,174 @@
+using System.CommandLine;
+using System.Numerics.Tensors;
+using System.Text.Json;
+using ViTGen.Cli.Models;
+
+namespace ViTGen.Cli.Commands;
+
+/// <summary><c>vitgen classify</c>: image files to labels with a compiled model.</summary>
+internal static class ClassifyCommand
+{
+    private const int BatchSize = 16;
+
+    public static Command Create()
+    {
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+        var model = new Option<string?>("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+        var top = new Option<int>("--top") { Description = "How many classes to list per image.", DefaultValueFactory = _ => 3 };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image and line." };
+        var threads = new Option<int>("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var command = new Command("classify", "Classify images with a compiled ViT (timm eval preprocessing).") { images, model, top, json, threads };
+        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(top), result.GetValue(json), result.GetValue(threads)));
+        return command;
+    }
+
+    private static int Run(string[] paths, string? modelDirectory, int top, bool json, int threads)
+    {
+        if (top < 1 || threads < 1)
+        {
+            Console.Error.WriteLine("error: --top and --threads must be at least 1");
+            return 2;
+        }
+        ModelConfig config;
+        string weights;
+        try
+        {
+            (config, weights) = modelDirectory is null ? Bundled() : FromDirectory(modelDirectory);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        var entry = config.FindCompiled();
+        if (entry is null)
+        {
+            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {modelDirectory}/model.json.");
+            Console.Error.WriteLine($"Compile it into your program with:\n    {config.Attribute}\n    public partial class MyModel;");
+            return 2;
+        }
+        try
+        {
+            using var model = entry.Load(weights, new VitOptions { Threads = threads });
+            var inputs = paths.Length > 0
+                ? paths.Select(p => new Input(p, () => VitImage.Load(p)))
+                : BundledModel.Samples().Select(s => new Input(s.Name, () => VitImage.Decode(s.Data, s.Name)));
+            var output = new Output(json, Math.Min(top, config.Classes), config.Labels);
+            bool allRead = true;
+            foreach (var batch in inputs.Chunk(BatchSize)) allRead &= ClassifyBatch(model, config, batch, output);
+            return allRead ? 0 : 1;
+        }
+        catch (VitWeightsException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+    }
+
+    private sealed record Input(string Path, Func<VitImage> Decode);
+
+    private static (ModelConfig, string) Bundled()
+    {
+        using var json = BundledModel.Open("model.json");
+        return (ModelConfig.Parse(json, "bundled model.json"), BundledModel.ExtractWeights());
+    }
+
+    private static (ModelConfig, string) FromDirectory(string directory)
+    {
+        string jsonPath = Path.Combine(directory, "model.json");
+        using var json = File.OpenRead(jsonPath);
+        return (ModelConfig.Parse(json, jsonPath), Path.Combine(directory, "model.safetensors"));
+    }
+
+    /// <summary>Decodes and preprocesses a batch (unreadable files are reported and skipped), runs it, prints results.</summary>
+    private static bool ClassifyBatch(ICompiledModel model, ModelConfig config, Input[] batch, Output output)
+    {
+        var preprocessing = config.Preprocessing;
+        int inputSize = preprocessing.OutputLength;
+        var pixels = new float[batch.Length * inputSize];
+        var ok = new List<Input>();
+        foreach (var input in batch)
+        {
+            try
+            {
+                preprocessing.Apply(input.Decode(), pixels.AsSpan(ok.Count * inputSize, inputSize));
+                ok.Add(input);
+            }
+            catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
+            {
+                output.Error(input.Path, e.Message);
+            }
+        }
+        if (ok.Count == 0) return false;
+        var logits = new float[ok.Count * config.Classes];
+        model.Forward(pixels.AsSpan(0, ok.Count * inputSize), logits, ok.Count);
+        for (int i = 0; i < ok.Count; i++)
+        {
+            var probabilities = logits.AsSpan(i * config.Classes, config.Classes);
+            TensorPrimitives.SoftMax(probabilities, probabilities);
+            output.Result(ok[i].Path, probabilities);
+        }
+        return ok.Count == batch.Length;
+    }
+
+    /// <summary>Prints results as text or JSON lines (Utf8JsonWriter: no reflection, AOT-safe).</summary>
+    private sealed class Output(bool json, int top, string[] labels)
+    {
+        private string Label(int index) => index < labels.Length ? labels[index] : $"class {index}";
+
+        public void Result(string path, ReadOnlySpan<float> probabilitySpan)
+        {
+            var probabilities = probabilitySpan.ToArray();
+            var ranked = Enumerable.Range(0, probabilities.Length).OrderByDescending(i => probabilities[i]).Take(top).ToArray();
+            if (!json)
+            {
+                var others = string.Join(", ", ranked.Skip(1).Select(i => $"{Label(i)} {probabilities[i]:P1}"));
+                Console.WriteLine($"{path}: {Label(ranked[0])} ({probabilities[ranked[0]]:P1})" + (others.Length > 0 ? $"   [{others}]" : ""));
+                return;
+            }
+            WriteJson(writer =>
+            {
+                writer.WriteString("path", path);
+                writer.WriteNumber("index", ranked[0]);
+                writer.WriteString("label", Label(ranked[0]));
+                writer.WriteNumber("probability", probabilities[ranked[0]]);
+                writer.WriteStartArray("top");
+                foreach (int i in ranked)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteNumber("index", i);
+                    writer.WriteString("label", Label(i));
+                    writer.WriteNumber("probability", probabilities[i]);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
+            });
+        }
+
+        public void Error(string path, string message)
+        {
+            if (!json)
+            {
+                Console.Error.WriteLine($"{path}: error: {message}");
+                return;
+            }
+            WriteJson(writer =>
+            {
+                writer.WriteString("path", path);
+                writer.WriteString("error", message);
+            });
+        }
+
+        private static void WriteJson(Action<Utf8JsonWriter> body)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(stream))
+            {
+                writer.WriteStartObject();
+                body(writer);
+                writer.WriteEndObject();
+            }
+            Console.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+namespace ViTGen.Cli.Models;
+
+// The architectures this binary is compiled for. Each is specialized at build time; a checkpoint of any other
+// shape needs its own [VitModel] line compiled into the caller's program (the CLI prints it).
+
+/// <summary>The Fashion-MNIST ViT trained by samples/fashion-mnist/train.py and embedded in the binary.</summary>
+[VitModel(patch: 4, dim: 64, depth: 4, heads: 4, imageSize: 28, channels: 1, classes: 10, mlpDim: 128)]
+internal sealed partial class FashionMnistVit : ICompiledModel;
+
+/// <summary>A tiny 32x32 ViT: the small-model benchmark of ../shared/peers/export_onnx.py.</summary>
+[VitModel(patch: 4, dim: 128, depth: 6, heads: 4, imageSize: 32, classes: 10, mlpDim: 256)]
+internal sealed partial class Tiny32Vit : ICompiledModel;
+
+/// <summary>timm vit_tiny_patch16_224.</summary>
+[VitModel(patch: 16, dim: 192, depth: 12, heads: 3)]
+internal sealed partial class VitTi16 : ICompiledModel;
+
+/// <summary>timm vit_small_patch16_224.</summary>
+[VitModel(patch: 16, dim: 384, depth: 12, heads: 6)]
+internal sealed partial class VitS16 : ICompiledModel;
+
+/// <summary>timm vit_base_patch16_224.</summary>
+[VitModel(patch: 16, dim: 768, depth: 12, heads: 12)]
+internal sealed partial class VitB16 : ICompiledModel;
+
+/// <summary>timm vit_base_patch32_224.</summary>
+[VitModel(patch: 32, dim: 768, depth: 12, heads: 12)]
+internal sealed partial class VitB32 : ICompiledModel;
+
+/// <summary>timm vit_large_patch16_224.</summary>
+[VitModel(patch: 16, dim: 1024, depth: 24, heads: 16)]
+internal sealed partial class VitL16 : ICompiledModel;
+
+/// <summary>What the commands need of a compiled model.</summary>
+internal interface ICompiledModel : IDisposable
+{
+    void Forward(ReadOnlySpan<float> pixels, Span<float> output, int batch = 1);
+}
+
+/// <summary>One compiled architecture: its shapes (to match checkpoints and configs) and its loader.</summary>
+internal sealed record ModelEntry(
+    string Name, string Attribute, int ImageSize, int Patch, int Channels, int Dim, int Depth, int Heads, int MlpDim, int Classes,
+    Func<string, VitOptions, ICompiledModel> Load)
+{
+    public int InputSize => Channels * ImageSize * ImageSize;
+    public int Tokens => 1 + (ImageSize / Patch) * (ImageSize / Patch);
+
+    /// <summary>Multiply-adds of one image: patch embedding, per block qkv/scores/context/proj/MLP, head.</summary>
+    public double MultiplyAdds
+    {
+        get
+        {
+            double t = Tokens, d = Dim, n = Tokens - 1;
+            double block = t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * MlpDim;
+            return n * Channels * Patch * Patch * d + Depth * block + d * Classes;
+        }
+    }
+}
+
+internal static class ModelCatalog
+{
+    public static readonly ModelEntry FashionMnist = new("fashion-mnist",
+        "[VitModel(patch: 4, dim: 64, depth: 4, heads: 4, imageSize: 28, channels: 1, classes: 10, mlpDim: 128)]",
+        FashionMnistVit.ImageSize, FashionMnistVit.PatchSize, FashionMnistVit.Channels, FashionMnistVit.Dim, FashionMnistVit.Depth,
+        FashionMnistVit.Heads, FashionMnistVit.MlpDim, FashionMnistVit.NumClasses, (p, o) => FashionMnistVit.Load(p, o));
+
+    /// <summary>The benchmark models, with the names and shapes of ../shared/peers/export_onnx.py.</summary>
+    public static readonly IReadOnlyList<ModelEntry> Benchmarks =
+    [
+        new("tiny32", "[VitModel(patch: 4, dim: 128, depth: 6, heads: 4, imageSize: 32, classes: 10, mlpDim: 256)]",
+            32, 4, 3, 128, 6, 4, 256, 10, (p, o) => Tiny32Vit.Load(p, o)),
+        new("ti16", "[VitModel(patch: 16, dim: 192, depth: 12, heads: 3)]", 224, 16, 3, 192, 12, 3, 768, 1000, (p, o) => VitTi16.Load(p, o)),
+        new("s16", "[VitModel(patch: 16, dim: 384, depth: 12, heads: 6)]", 224, 16, 3, 384, 12, 6, 1536, 1000, (p, o) => VitS16.Load(p, o)),
+        new("b16", "[VitModel(patch: 16, dim: 768, depth: 12, heads: 12)]", 224, 16, 3, 768, 12, 12, 3072, 1000, (p, o) => VitB16.Load(p, o)),
+        new("b32", "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12)]", 224, 32, 3, 768, 12, 12, 3072, 1000, (p, o) => VitB32.Load(p, o)),
+        new("l16", "[VitModel(patch: 16, dim: 1024, depth: 24, heads: 16)]", 224, 16, 3, 1024, 24, 16, 4096, 1000, (p, o) => VitL16.Load(p, o)),
+    ];
+
+    public static IEnumerable<ModelEntry> All => Benchmarks.Prepend(FashionMnist);
+
+    public static ModelEntry? Find(string name) => All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
+}

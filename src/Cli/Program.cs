@@ -1,0 +1,19 @@
+using System.CommandLine;
+using ViTGen.Cli.Commands;
+
+namespace ViTGen.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var root = new RootCommand(
+            "vitgen: Vision Transformers compiled ahead of time by ViTGen's source generator.\n" +
+            "Run with no arguments to classify the bundled Fashion-MNIST samples with the bundled model.");
+        root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        // `vitgen` alone is the quick start: the bundled model on the bundled images.
+        if (args.Length == 0) args = ["classify"];
+        return root.Parse(args).Invoke();
+    }
+}

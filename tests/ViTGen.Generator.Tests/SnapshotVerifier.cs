@@ -1,0 +1,69 @@
+using System.Runtime.CompilerServices;
+using Xunit.Sdk;
+
+namespace ViTGen.Generator.Tests;
+
+/// <summary>
+/// A small stand-in for Verify: compares text with <c>Snapshots/{Class}.{Method}.verified.cs</c> next to the
+/// calling test's source file. On a mismatch, or when no verified file exists yet, it writes
+/// <c>{Class}.{Method}.received.cs</c> beside it and fails; accept a change by renaming received to verified.
+/// A passing run deletes a stale received file.
+/// </summary>
+internal static class SnapshotVerifier
+{
+    public static void Verify(
+        string actual,
+        [CallerFilePath] string sourceFile = "",
+        [CallerMemberName] string method = "")
+    {
+        string directory = Path.Combine(Path.GetDirectoryName(sourceFile)!, "Snapshots");
+        string name = Path.GetFileNameWithoutExtension(sourceFile) + "." + method;
+        string verifiedPath = Path.Combine(directory, name + ".verified.cs");
+        string receivedPath = Path.Combine(directory, name + ".received.cs");
+        actual = Normalize(actual);
+
+        if (!File.Exists(verifiedPath))
+        {
+            Write(receivedPath, actual);
+            throw new XunitException(
+                $"No verified snapshot for {name}. Review {receivedPath} and rename it to {Path.GetFileName(verifiedPath)} to accept it.");
+        }
+
+        string expected = Normalize(File.ReadAllText(verifiedPath));
+        if (expected == actual)
+        {
+            if (File.Exists(receivedPath)) File.Delete(receivedPath);
+            return;
+        }
+
+        Write(receivedPath, actual);
+        throw new XunitException(
+            $"Snapshot {name} differs from {verifiedPath}.{Environment.NewLine}" +
+            $"{FirstDifference(expected, actual)}{Environment.NewLine}" +
+            $"Compare with: diff -u \"{verifiedPath}\" \"{receivedPath}\"{Environment.NewLine}" +
+            $"If the change is intended, accept it with: mv \"{receivedPath}\" \"{verifiedPath}\"");
+    }
+
+    // Git may check snapshots out with CRLF; the generator always writes \n.
+    private static string Normalize(string text) => text.Replace("\r\n", "\n");
+
+    private static void Write(string path, string text)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+
+    private static string FirstDifference(string expected, string actual)
+    {
+        var expectedLines = expected.Split('\n');
+        var actualLines = actual.Split('\n');
+        for (int i = 0; i < Math.Max(expectedLines.Length, actualLines.Length); i++)
+        {
+            string? e = i < expectedLines.Length ? expectedLines[i] : null;
+            string? a = i < actualLines.Length ? actualLines[i] : null;
+            if (e != a)
+                return $"First difference at line {i + 1}:{Environment.NewLine}- {e ?? "<end of file>"}{Environment.NewLine}+ {a ?? "<end of file>"}";
+        }
+        return "The texts differ only in line endings.";
+    }
+}
