@@ -67,8 +67,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor TooLarge = Error("VITG0012",
         "Model too large",
-        "The model's {0} ({1}) exceed what one buffer can hold (2^31 - 1 floats): reduce imageSize, dim or mlpDim",
-        "Workspaces are indexed with 32-bit integers.");
+        "The model's {0} ({1}) exceed what one buffer can hold (536870911 floats, 2 GiB): reduce '{2}'",
+        "Workspaces and weights are addressed with 32-bit byte offsets.");
 
     public static readonly DiagnosticDescriptor UnusualHeadDim = Warning("VITG0013",
         "Unusual head dimension",

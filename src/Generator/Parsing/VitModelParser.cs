@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using System.Numerics;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -19,13 +20,17 @@ namespace ViTGen.Generator.Parsing;
 internal static class VitModelParser
 {
     private static readonly string[] PositiveArguments = { "patch", "dim", "depth", "heads", "imageSize", "channels" };
-    private static readonly char[] Whitespace = { '\r', '\n', ' ', '\t' };
     private static readonly string[] CountArguments = { "classes", "mlpDim", "registers" };
     private static readonly string[] ExpectedParameters =
     {
         "patch", "dim", "depth", "heads", "imageSize", "channels", "classes", "mlpDim", "qkvBias", "classToken",
         "pooling", "activation", "normEps", "layerScale", "registers", "noEmbedClass", "preNorm", "distilled",
     };
+    /// <summary>The largest buffer, in floats, whose byte offsets fit an int (2^31 - 4 bytes).</summary>
+    private const int MaxBufferFloats = int.MaxValue / 4;
+    private static readonly SymbolDisplayFormat GenericNameFormat = new(
+        typeQualificationStyle: SymbolDisplayTypeQualificationStyle.NameAndContainingTypes,
+        genericsOptions: SymbolDisplayGenericsOptions.IncludeTypeParameters);
 
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
@@ -34,8 +39,17 @@ internal static class VitModelParser
         var attribute = context.Attributes[0];
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
         var attributeLocation = attributeSyntax?.GetLocation() ?? classSyntax.Identifier.GetLocation();
-        var diagnostics = new List<DiagnosticInfo>();
 
+        // While the user types, the class may have no name yet: the compiler reports that, and there is nothing to emit.
+        if (classSyntax.Identifier.IsMissing || type.Name.Length == 0)
+            return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
+
+        // [VitModel] repeated on several partial declarations is the compiler's CS0579; the first one speaks for
+        // the class, so the others neither report twice nor emit a second file with the same hint name.
+        if (!IsFirstApplication(type, attribute))
+            return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
+
+        var diagnostics = new List<DiagnosticInfo>();
         CheckDeclaration(type, classSyntax, attributeLocation, diagnostics);
         var arguments = BindArguments(attribute);
         if (arguments is null)
@@ -43,17 +57,29 @@ internal static class VitModelParser
 
         Location Where(string name) => ArgumentLocation(attributeSyntax, attribute, name) ?? attributeLocation;
         var spec = CreateSpec(type, attributeSyntax, arguments);
-        CheckValues(spec, arguments, Where, diagnostics);
+        // Values are checked on their own list: a declaration error must not hide them (the user fixes both at once).
+        var valueDiagnostics = new List<DiagnosticInfo>();
+        CheckValues(spec, arguments, Where, valueDiagnostics);
+        diagnostics.AddRange(valueDiagnostics);
         bool hasErrors = diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error);
         return new ParseResult(hasErrors ? null : spec, diagnostics.ToEquatableArray());
+    }
+
+    private static bool IsFirstApplication(INamedTypeSymbol type, AttributeData attribute)
+    {
+        var first = type.GetAttributes().FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, attribute.AttributeClass));
+        var firstSyntax = first?.ApplicationSyntaxReference;
+        var ours = attribute.ApplicationSyntaxReference;
+        return firstSyntax is null || ours is null
+            || (firstSyntax.SyntaxTree == ours.SyntaxTree && firstSyntax.Span == ours.Span);
     }
 
     private static void CheckDeclaration(INamedTypeSymbol type, ClassDeclarationSyntax syntax, Location location, List<DiagnosticInfo> diagnostics)
     {
         if (!syntax.Modifiers.Any(m => m.Text == "partial"))
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, location, type.Name));
-        if (type.IsGenericType)
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, location, type.Name));
+        if (type.IsGenericType) // also true when a containing type is generic: name the class with its containers
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, location, type.ToDisplayString(GenericNameFormat)));
         for (var parent = syntax.Parent as TypeDeclarationSyntax; parent is not null; parent = parent.Parent as TypeDeclarationSyntax)
         {
             if (!parent.Modifiers.Any(m => m.Text == "partial"))
@@ -71,11 +97,11 @@ internal static class VitModelParser
         for (int i = 0; i < constructor.Parameters.Length; i++)
         {
             var value = attribute.ConstructorArguments[i];
-            if (value.Kind == TypedConstantKind.Error || value.IsNull) return null;
+            if (value.Kind == TypedConstantKind.Error || value.IsNull) return null; // (an array's Value throws: see below)
             arguments[constructor.Parameters[i].Name] = value;
         }
         // A look-alike attribute with other parameters (or a future runtime) is not ours to interpret.
-        return ExpectedParameters.All(name => arguments.TryGetValue(name, out var value) && HasExpectedType(name, value.Value))
+        return ExpectedParameters.All(name => arguments.TryGetValue(name, out var value) && value.Kind != TypedConstantKind.Array && HasExpectedType(name, value.Value))
             ? arguments
             : null;
     }
@@ -95,7 +121,7 @@ internal static class VitModelParser
         int dim = Int("dim"), mlpDim = Int("mlpDim");
         return new VitModelSpec(
             Describe(type),
-            syntax is null ? "[VitModel]" : "[" + string.Join(" ", syntax.ToString().Split(Whitespace, StringSplitOptions.RemoveEmptyEntries)) + "]",
+            syntax is null ? "[VitModel]" : "[" + string.Join(" ", syntax.ToString().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) + "]",
             Int("patch"), dim, Int("depth"), Int("heads"), Int("imageSize"), Int("channels"), Int("classes"),
             mlpDim == 0 ? 4 * dim : mlpDim,
             Bool("qkvBias", true), Bool("classToken", true), (Pooling)Int("pooling"), (Activation)Int("activation"), eps,
@@ -138,28 +164,42 @@ internal static class VitModelParser
         }
         if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)) return;
 
-        CheckSizes(spec, where("dim"), diagnostics);
+        CheckSizes(spec, a, where, diagnostics);
         if (spec.HeadDim % 8 != 0) Report(DiagnosticDescriptors.UnusualHeadDim, "heads", spec.HeadDim.ToString(CultureInfo.InvariantCulture));
     }
 
-    private static void CheckSizes(VitModelSpec spec, Location location, List<DiagnosticInfo> diagnostics)
+    /// <summary>
+    /// Every buffer the generated code allocates must fit the kernels' 32-bit byte offsets. Exact arithmetic: with
+    /// values near int.MaxValue a long product (or the int prefix-token count) would wrap and slip through. The
+    /// diagnostic points at the argument that dominates the buffer.
+    /// </summary>
+    private static void CheckSizes(VitModelSpec spec, Dictionary<string, TypedConstant> a, Func<string, Location> where, List<DiagnosticInfo> diagnostics)
     {
-        long tokens = (long)spec.PrefixTokens + (long)(spec.ImageSize / spec.Patch) * (spec.ImageSize / spec.Patch);
-        (string What, long Floats)[] buffers =
+        BigInteger channels = spec.Channels, imageSize = spec.ImageSize, patch = spec.Patch, dim = spec.Dim, classes = spec.Classes;
+        BigInteger grid = spec.ImageSize / spec.Patch;
+        BigInteger tokens = (spec.ClassToken ? 1 : 0) + (spec.Distilled ? 1 : 0) + (BigInteger)spec.Registers + grid * grid;
+        bool defaultMlp = a["mlpDim"].Value is 0;
+        BigInteger mlpDim = defaultMlp ? 4 * dim : spec.MlpDim;
+        string tokenArgument = spec.Registers > grid * grid ? "registers" : "imageSize";
+        string mlpArgument = defaultMlp ? "dim" : "mlpDim";
+        string Larger(BigInteger rows, BigInteger width, string widthArgument) => rows >= width ? tokenArgument : widthArgument;
+
+        (string What, BigInteger Floats, string Argument)[] buffers =
         {
-            ("input pixels", (long)spec.Channels * spec.ImageSize * spec.ImageSize),
-            ("qkv activations", tokens * 3 * spec.Dim),
-            ("MLP activations", tokens * spec.MlpDim),
-            ("attention scores", tokens * tokens),
-            ("patch features", (long)spec.Channels * spec.Patch * spec.Patch * tokens),
-            ("MLP weights", (long)spec.MlpDim * spec.Dim),
-            ("head weights", (long)spec.Classes * spec.Dim),
+            ("input pixels", channels * imageSize * imageSize, "imageSize"),
+            ("qkv activations", tokens * 3 * dim, Larger(tokens, dim, "dim")),
+            ("MLP activations", tokens * mlpDim, Larger(tokens, mlpDim, mlpArgument)),
+            ("attention scores", tokens * tokens, tokenArgument),
+            ("patch features", channels * patch * patch * tokens, Larger(tokens, channels * patch * patch, "patch")),
+            ("MLP weights", mlpDim * dim, mlpDim >= dim ? mlpArgument : "dim"),
+            ("head weights", classes * dim, classes >= dim ? "classes" : "dim"),
         };
-        foreach (var (what, floats) in buffers)
+        foreach (var (what, floats, argument) in buffers)
         {
-            if (floats > int.MaxValue / 4)
+            if (floats > MaxBufferFloats)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, location, what, floats.ToString(CultureInfo.InvariantCulture) + " floats"));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, where(argument),
+                    what, floats.ToString(CultureInfo.InvariantCulture) + " floats", argument));
                 return;
             }
         }

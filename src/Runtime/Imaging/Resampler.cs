@@ -83,74 +83,87 @@ internal static class Resampler
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
-    private static void HorizontalPass(ReadOnlySpan<byte> source, int width, int channels,
+    private static unsafe void HorizontalPass(ReadOnlySpan<byte> source, int width, int channels,
         int firstRow, int endRow, Weights columns, Span<byte> destination)
     {
         const int Half = 1 << (PrecisionBits - 1);
-        int outColumns = columns.Start.Length, kernel = columns.KernelSize;
-        int[] weights = columns.Values;
-        int d = 0;
-        for (int y = firstRow; y < endRow; y++)
+        int outColumns = columns.Start.Length, kernel = columns.KernelSize, rowBytes = width * channels;
+        // Every index below stays inside these spans: Start + Count <= width by construction.
+        ReadOnlySpan<byte> rows = source.Slice(firstRow * rowBytes, (endRow - firstRow) * rowBytes);
+        Span<byte> output = destination[..((endRow - firstRow) * outColumns * channels)];
+        fixed (byte* sourcePointer = rows)
+        fixed (byte* outputPointer = output)
+        fixed (int* weights = columns.Values)
         {
-            ReadOnlySpan<byte> row = source.Slice(y * width * channels, width * channels);
-            for (int x = 0; x < outColumns; x++)
+            byte* d = outputPointer;
+            for (int y = 0; y < endRow - firstRow; y++)
             {
-                int start = columns.Start[x], count = columns.Count[x];
-                ReadOnlySpan<int> k = weights.AsSpan(x * kernel, count);
-                if (channels == 1)
+                byte* row = sourcePointer + (long)y * rowBytes;
+                for (int x = 0; x < outColumns; x++)
                 {
-                    int s0 = Half;
-                    ReadOnlySpan<byte> p = row.Slice(start, count);
-                    for (int i = 0; i < k.Length; i++)
+                    int count = columns.Count[x];
+                    int* k = weights + x * kernel;
+                    if (channels == 1)
                     {
-                        s0 += p[i] * k[i];
+                        byte* p = row + columns.Start[x];
+                        int s0 = Half;
+                        for (int i = 0; i < count; i++)
+                        {
+                            s0 += p[i] * k[i];
+                        }
+                        *d++ = Clip8(s0);
                     }
-                    destination[d++] = Clip8(s0);
-                }
-                else
-                {
-                    int s0 = Half, s1 = Half, s2 = Half;
-                    ReadOnlySpan<byte> p = row.Slice(start * 3, count * 3);
-                    for (int i = 0, j = 0; i < k.Length; i++, j += 3)
+                    else
                     {
-                        int w = k[i];
-                        s0 += p[j] * w;
-                        s1 += p[j + 1] * w;
-                        s2 += p[j + 2] * w;
+                        byte* p = row + columns.Start[x] * 3;
+                        int s0 = Half, s1 = Half, s2 = Half;
+                        for (int i = 0; i < count; i++, p += 3)
+                        {
+                            int w = k[i];
+                            s0 += p[0] * w;
+                            s1 += p[1] * w;
+                            s2 += p[2] * w;
+                        }
+                        d[0] = Clip8(s0);
+                        d[1] = Clip8(s1);
+                        d[2] = Clip8(s2);
+                        d += 3;
                     }
-                    destination[d++] = Clip8(s0);
-                    destination[d++] = Clip8(s1);
-                    destination[d++] = Clip8(s2);
                 }
             }
         }
     }
 
     /// <summary>Vertical pass; <paramref name="middle"/> row 0 is source row <paramref name="firstRow"/>.</summary>
-    private static void VerticalPass(ReadOnlySpan<byte> middle, int stride, int column, int firstRow,
+    private static unsafe void VerticalPass(ReadOnlySpan<byte> middle, int stride, int column, int firstRow,
         Weights rows, int rowBytes, Span<byte> destination)
     {
         const int Half = 1 << (PrecisionBits - 1);
         var sums = new int[rowBytes];
         int kernel = rows.KernelSize;
-        for (int y = 0; y < rows.Start.Length; y++)
+        fixed (int* s = sums)
         {
-            Array.Fill(sums, Half);
-            int start = rows.Start[y] - firstRow;
-            ReadOnlySpan<int> k = rows.Values.AsSpan(y * kernel, rows.Count[y]);
-            for (int i = 0; i < k.Length; i++)
+            for (int y = 0; y < rows.Start.Length; y++)
             {
-                int w = k[i];
-                ReadOnlySpan<byte> line = middle.Slice((start + i) * stride + column, rowBytes);
-                for (int b = 0; b < sums.Length; b++)
+                new Span<int>(s, rowBytes).Fill(Half);
+                int start = rows.Start[y] - firstRow;
+                ReadOnlySpan<int> k = rows.Values.AsSpan(y * kernel, rows.Count[y]);
+                for (int i = 0; i < k.Length; i++)
                 {
-                    sums[b] += line[b] * w;
+                    int w = k[i];
+                    fixed (byte* line = middle.Slice((start + i) * stride + column, rowBytes))
+                    {
+                        for (int b = 0; b < rowBytes; b++)
+                        {
+                            s[b] += line[b] * w;
+                        }
+                    }
                 }
-            }
-            Span<byte> output = destination.Slice(y * rowBytes, rowBytes);
-            for (int b = 0; b < sums.Length; b++)
-            {
-                output[b] = Clip8(sums[b]);
+                Span<byte> output = destination.Slice(y * rowBytes, rowBytes);
+                for (int b = 0; b < rowBytes; b++)
+                {
+                    output[b] = Clip8(s[b]);
+                }
             }
         }
     }

@@ -50,10 +50,10 @@ internal static unsafe class TurboJpeg
             fixed (byte* jpeg = data)
             {
                 var size = new CULong((nuint)data.Length);
-                int width, height, subsampling, colorspace;
+                int width = 0, height = 0, subsampling = 0, colorspace = 0;
                 if (api.DecompressHeader3(handle, jpeg, size, &width, &height, &subsampling, &colorspace) != 0)
                 {
-                    throw VitImageException.For(source, $"invalid JPEG header: {api.ErrorText(handle)}");
+                    ReportFailure(api, handle, source, "invalid JPEG header");
                 }
                 if (width == 0 || height == 0)
                 {
@@ -71,7 +71,7 @@ internal static unsafe class TurboJpeg
                     int format = channels == 1 ? PixelFormatGray : PixelFormatRgb;
                     if (api.Decompress2(handle, jpeg, size, destination, width, width * channels, height, format, FlagLimitScans) != 0)
                     {
-                        ReportFailure(api, handle, source);
+                        ReportFailure(api, handle, source, "corrupt JPEG");
                     }
                 }
                 return new VitImage(width, height, channels, pixels);
@@ -88,7 +88,7 @@ internal static unsafe class TurboJpeg
     /// The last message tells which: a fatal error stops decoding, so it is always the last one.
     /// (tjGetErrorCode cannot tell: in libjpeg-turbo 2.1 any earlier warning makes it report a warning.)
     /// </summary>
-    private static void ReportFailure(Api api, nint handle, string source)
+    private static void ReportFailure(Api api, nint handle, string source, string problem)
     {
         string text = api.ErrorText(handle);
         if (text.StartsWith("Premature end of JPEG file", StringComparison.Ordinal))
@@ -102,7 +102,7 @@ internal static unsafe class TurboJpeg
                 return;
             }
         }
-        throw VitImageException.For(source, $"corrupt JPEG: {text}");
+        throw VitImageException.For(source, $"{problem}: {text}");
     }
 
     /// <summary>How libjpeg's warning messages (JWRN_* in jerror.h) begin.</summary>

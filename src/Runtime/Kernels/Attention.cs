@@ -42,6 +42,7 @@ public static unsafe class Attention
     {
         public float* Qkv, Context;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int head, int worker)
         {
             int tokens = TShape.Tokens, headDim = TShape.HeadDim, dim = TShape.Heads * headDim, stride = 3 * dim;
@@ -65,6 +66,7 @@ public static unsafe class Attention
     }
 
     /// <summary>Numerically stable softmax of each row of a square <paramref name="n"/> x <paramref name="n"/> matrix, in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void SoftmaxRows(float* scores, int n)
     {
         for (int r = 0; r < n; r++)

@@ -59,8 +59,11 @@ public static unsafe class Gemm
         }
     }
 
+    // AggressiveOptimization (here and on the other kernels): a forward pass calls each kernel only a few dozen
+    // times, so tiered compilation would run the first forwards on unoptimized code (measured 3-8x slower).
     // Loop order: reduction block outermost, so one B panel block (32 x KBlock floats) stays in L1 while every
     // row block of A streams past it from L2.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Compute<TShape, TEpilogue>(float* packedA, float* packedB, float* bias, float* c, int ldc, int panelBegin, int panelEnd)
         where TShape : IGemmShape where TEpilogue : IGemmEpilogue
     {

@@ -28,6 +28,7 @@ internal static unsafe class GemmPacking
     /// Packs B given as its transpose: <paramref name="src"/> holds <paramref name="n"/> rows of
     /// <paramref name="k"/> floats (a PyTorch Linear weight <c>[out, in]</c>, or the keys of one head).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackTransposedB(float* src, int ld, int n, int k, float* dst)
     {
         for (int panel = 0; panel < Panels(n); panel++)
@@ -47,6 +48,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Packs B given row-major: <paramref name="k"/> rows of <paramref name="n"/> floats (the values of one head).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackB(float* src, int ld, int k, int n, float* dst)
     {
         for (int panel = 0; panel < Panels(n); panel++)
@@ -65,6 +67,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Packs A (<paramref name="m"/> rows of <paramref name="k"/> floats, row stride <paramref name="ld"/>) times <paramref name="scale"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(float* src, int ld, int m, int k, float scale, float* dst)
     {
         for (int block = 0; block < RowBlocks(m); block++)

@@ -35,6 +35,7 @@ public static unsafe class LayerNorm
     /// Normalizes <paramref name="rows"/> rows of <paramref name="input"/> starting at <paramref name="inputRow"/>
     /// into <paramref name="output"/> starting at <paramref name="outputRow"/> (may be the same rows).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TWidth>(NativeBuffer input, int inputRow, int rows, LayerNormWeights weights, float epsilon, NativeBuffer output, int outputRow)
         where TWidth : IDimension
     {

@@ -23,6 +23,7 @@ public static unsafe class PatchEmbedding
     /// Unfolds a CHW image into <c>[patches, C·p·p]</c>: patches row by row from the top left (timm's
     /// <c>flatten(2).transpose(1, 2)</c>), features in the conv weight's order (channel, then y, then x).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Unfold<TGrid>(ReadOnlySpan<float> image, NativeBuffer patches) where TGrid : IPatchGrid
     {
         int channels = TGrid.Channels, size = TGrid.ImageSize, patch = TGrid.PatchSize, grid = size / patch;

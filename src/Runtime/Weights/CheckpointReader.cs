@@ -96,7 +96,7 @@ public sealed class CheckpointReader : IDisposable
         var parts = new SafeTensorInfo[source.Names.Length];
         for (int i = 0; i < parts.Length; i++)
         {
-            File.TryGetTensor(source.Names[i], out parts[i]);
+            parts[i] = File.GetTensor(source.Names[i]);
             if (!IsFloat(parts[i].DType))
             {
                 throw new VitWeightsException(

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.ObjectModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.IO.MemoryMappedFiles;
 using System.Numerics;
@@ -154,10 +155,10 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <param name="name">The tensor's name (ordinal comparison).</param>
     /// <param name="info">The tensor, when found.</param>
     /// <returns>Whether the file has a tensor with that name.</returns>
-    public bool TryGetTensor(string name, out SafeTensorInfo info)
+    public bool TryGetTensor(string name, [MaybeNullWhen(false)] out SafeTensorInfo info)
     {
         ArgumentNullException.ThrowIfNull(name);
-        return _byName.TryGetValue(name, out info!);
+        return _byName.TryGetValue(name, out info);
     }
 
     /// <summary>Returns the tensor with the given name.</summary>

@@ -53,6 +53,12 @@ public sealed class ImagingJpegTests
         byte[] original = ImagingFixtures.Bytes("rgb_61x43_444.jpg");
         byte[] damaged = [.. original.AsSpan(0, original.Length - 2), 0, 1, 2, 0xFF, 0xD9];
         Assert.Equal(VitImage.Decode(original).Pixels.ToArray(), VitImage.Decode(damaged).Pixels.ToArray());
+
+        // Two stray bytes between the header's segments (after APP0, before DQT): a warning while reading the header.
+        original = ImagingFixtures.Bytes("gray_64x48.jpg");
+        int afterApp0 = 4 + (original[4] << 8 | original[5]);
+        damaged = [.. original.AsSpan(0, afterApp0), 0, 0, .. original.AsSpan(afterApp0)];
+        Assert.Equal(VitImage.Decode(original).Pixels.ToArray(), VitImage.Decode(damaged).Pixels.ToArray());
     }
 
     [Fact]
