@@ -5,7 +5,7 @@ namespace ViTGen.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args)
+    internal static int Main(string[] args)
     {
         var root = new RootCommand(
             "vitgen: Vision Transformers compiled ahead of time by ViTGen's source generator.\n" +
