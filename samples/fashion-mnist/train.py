@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--max-steps", type=int, default=0, help="timing run: stop after N steps")
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--init", default="", help="start from these timm-named safetensors weights")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -195,6 +196,12 @@ def main():
     pad_value = (0.0 - mean) / std  # a black pixel in normalized space
 
     model = ViT(28, args.patch, 1, 10, args.dim, args.depth, args.heads, args.mlp_ratio)
+    if args.init:
+        from make_fixtures import read_safetensors
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                               read_safetensors(args.init).items()}, strict=True)
+        print("initialized from %s: test acc %.4f" % (args.init, evaluate(model, xte, yte_t)),
+              flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print("params %d (%.1f KB as F32)" % (n_params, n_params * 4 / 1024), flush=True)
 

@@ -12,6 +12,7 @@ internal static class Program
             "Run with no arguments to classify the bundled Fashion-MNIST samples with the bundled model.");
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
         // `vitgen` alone is the quick start: the bundled model on the bundled images.
         if (args.Length == 0) args = ["classify"];
         return root.Parse(args).Invoke();

@@ -10,7 +10,7 @@ namespace ViTGen.Generator.Tests;
 /// unknown, duplicate and missing names, and look-alike attribute classes. The generator must never fail, and
 /// what it generates must not add a single compiler error.
 /// </summary>
-public class FuzzTests
+public class FuzzTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int Seed = 20240611;
     private const int Batches = 10;
@@ -116,7 +116,9 @@ public class FuzzTests
             "classToken" => random.NextDouble() < 0.8 ? "true" : "false",
             "distilled" => random.NextDouble() < 0.7 ? "false" : "true",
             "normEps" => Pick(random, new[] { "1e-6f", "1e-5f", "float.Epsilon", "1", "0.5f", "(float)1e-7" }),
-            _ => RandomValue(random, kind),
+            "pooling" => Pick(random, new[] { "VitPooling.Token", "VitPooling.Avg", "default" }),
+            "activation" => Pick(random, new[] { "VitActivation.Gelu", "VitActivation.GeluTanh", "VitActivation.QuickGelu", "VitActivation.Relu", "0" }),
+            _ => Pick(random, new[] { "true", "false", "!false" }),
         };
     }
 
@@ -142,6 +144,7 @@ public class FuzzTests
             generated += sources;
             reported += diagnostics;
         }
+        output.WriteLine($"{Batches * ClassesPerBatch} classes: {generated} generated, {reported} generator diagnostics.");
         // The distribution must exercise both outcomes, or the fuzzer is testing nothing.
         Assert.InRange(generated, Batches * ClassesPerBatch / 10, Batches * ClassesPerBatch);
         Assert.InRange(reported, Batches * ClassesPerBatch / 10, int.MaxValue);
@@ -229,6 +232,7 @@ public class FuzzTests
                 """;
             generated += AssertGeneratorSurvives(GeneratorHarness.CreateCompilation(source), $"look-alike round {round}").Sources;
         }
+        output.WriteLine($"{LookAlikeCompilations} look-alike compilations: {generated} sources generated.");
         Assert.InRange(generated, LookAlikeCompilations / 10, 2 * LookAlikeCompilations);
     }
 

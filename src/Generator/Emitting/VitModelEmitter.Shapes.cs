@@ -7,10 +7,14 @@ namespace ViTGen.Generator.Emitting;
 // The shapes: one struct per kernel call site, so the runtime's generic kernels compile with constant bounds.
 internal static partial class VitModelEmitter
 {
-    /// <summary>Reduction depth of one cache block: a 32-column panel slice of at most ~32 KB, whole blocks of equal size.</summary>
+    /// <summary>
+    /// Reduction depth of one cache block, in equal blocks of at most 1024. Why so deep: the 12x32 kernel reads
+    /// 176 bytes per 24 FMAs, which L2 sustains, while every block boundary costs a load and store of the C tile;
+    /// measured on ViT-B/16, blocks of 256 spent ~9% of the time in the tile epilogue.
+    /// </summary>
     internal static int ChooseKBlock(int k)
     {
-        const int MaxBlock = 256;
+        const int MaxBlock = 1024;
         int blocks = (k + MaxBlock - 1) / MaxBlock;
         return (k + blocks - 1) / blocks;
     }

@@ -29,8 +29,10 @@ public readonly struct StoreEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     public static bool IsIdentity => true;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x) => x;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x;
     /// <inheritdoc/>
     public static float Activate(float x) => x;
@@ -45,8 +47,10 @@ public readonly struct ResidualEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     public static bool IsIdentity => true;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x) => x;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x;
     /// <inheritdoc/>
     public static float Activate(float x) => x;
@@ -67,6 +71,7 @@ public readonly struct GeluEpilogue : IGemmEpilogue
     public static bool IsIdentity => false;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x)
     {
         var z = Vector512.Abs(x * InvSqrt2);
@@ -78,6 +83,7 @@ public readonly struct GeluEpilogue : IGemmEpilogue
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x)
     {
         var z = Vector256.Abs(x * InvSqrt2);
@@ -111,6 +117,7 @@ public readonly struct GeluTanhEpilogue : IGemmEpilogue
 
     // tanh(u) = 1 - 2 / (exp(2u) + 1): exp overflows to +inf for large u, which still gives exactly 1.
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x)
     {
         var u = Sqrt2OverPi * (x + Cubic * x * x * x);
@@ -119,6 +126,7 @@ public readonly struct GeluTanhEpilogue : IGemmEpilogue
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x)
     {
         var u = Sqrt2OverPi * (x + Cubic * x * x * x);
@@ -141,8 +149,10 @@ public readonly struct QuickGeluEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     public static bool IsIdentity => false;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x) => x / (Vector512<float>.One + Vector512.Exp(x * -Slope));
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(x * -Slope));
     /// <inheritdoc/>
     public static float Activate(float x) => x / (1f + MathF.Exp(-Slope * x));
@@ -157,8 +167,10 @@ public readonly struct ReluEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     public static bool IsIdentity => false;
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Activate(Vector512<float> x) => Vector512.Max(x, Vector512<float>.Zero);
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => Vector256.Max(x, Vector256<float>.Zero);
     /// <inheritdoc/>
     public static float Activate(float x) => MathF.Max(x, 0f);

@@ -118,7 +118,7 @@ internal static unsafe class GemmMicroKernels
 
     /// <summary>
     /// The epilogue of one tile: bias on the first reduction block, the running sum (or the residual) from C,
-    /// the activation on the last block. 256-bit vectors: it runs once per 12x32 tile and k block, far off the hot loop.
+    /// the activation on the last block. It runs once per 12x32 tile and k block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FinishTile<TEpilogue>(float* tile, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
@@ -132,6 +132,17 @@ internal static unsafe class GemmMicroKernels
             float* acc = tile + r * GemmPacking.PanelWidth;
             float* cRow = c + (long)r * ldc;
             int j = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (; j + 16 <= cols; j += 16)
+                {
+                    var v = Vector512.Load(acc + j);
+                    if (addBias) v += Vector512.Load(bias + j);
+                    if (addOutput) v += Vector512.Load(cRow + j);
+                    if (activate) v = TEpilogue.Activate(v);
+                    v.Store(cRow + j);
+                }
+            }
             for (; j + 8 <= cols; j += 8)
             {
                 var v = Vector256.Load(acc + j);

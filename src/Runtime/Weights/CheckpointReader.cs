@@ -35,6 +35,9 @@ public sealed class CheckpointReader : IDisposable
     /// <summary>The dialect detected from the tensor names.</summary>
     public CheckpointDialect Dialect => _names.Dialect;
 
+    /// <summary>A readable name of the detected dialect, e.g. <c>Hugging Face ViTForImageClassification</c>.</summary>
+    public string DialectName => _names.DisplayName;
+
     /// <summary>The underlying safetensors file.</summary>
     public SafeTensorsFile File { get; }
 
@@ -66,6 +69,31 @@ public sealed class CheckpointReader : IDisposable
         TensorSource? source = _names.Map(timmName);
         return source is not null && source.Names.All(n => File.TryGetTensor(n, out _));
     }
+
+    /// <summary>
+    /// The shape the model would see for <paramref name="timmName"/> (after the dialect's concatenation,
+    /// transposition or reshape), or null when the checkpoint lacks it.
+    /// </summary>
+    /// <exception cref="VitWeightsException">The stored parts cannot be combined (e.g. mismatched query/key/value).</exception>
+    internal long[]? TryGetShape(string timmName)
+    {
+        TensorSource? source = _names.Map(timmName);
+        if (source is null) return null;
+        var parts = new SafeTensorInfo[source.Names.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!File.TryGetTensor(source.Names[i], out SafeTensorInfo? part)) return null;
+            parts[i] = part;
+        }
+        return MappedShape(timmName, source, parts);
+    }
+
+    /// <summary>The stored names of <paramref name="timmName"/> in this checkpoint's dialect, or null when it has none.</summary>
+    internal IReadOnlyList<string>? StoredNames(string timmName) => _names.Map(timmName)?.Names;
+
+    /// <summary>Whether <see cref="EnsureAllRead"/> skips the stored tensor without it being read.</summary>
+    internal bool IsIgnored(string storedName)
+        => _names.IsIgnoredAutomatically(storedName) || _ignoredPrefixes.Any(p => storedName.StartsWith(p, StringComparison.Ordinal));
 
     /// <summary>
     /// Reads the tensor the model calls <paramref name="timmName"/> into <paramref name="destination"/> as float32,
@@ -135,7 +163,12 @@ public sealed class CheckpointReader : IDisposable
                 File.ReadFloat32(parts[0].Name, destination);
                 break;
         }
-        foreach (string name in source.Names) _read.Add(name);
+        foreach (SafeTensorInfo part in parts)
+        {
+            _read.Add(part.Name);
+            // The model keeps its own copy: drop the mapped pages so that loading does not hold the weights twice.
+            File.ReleasePages(part);
+        }
     }
 
     /// <summary>

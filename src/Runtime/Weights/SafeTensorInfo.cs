@@ -27,6 +27,9 @@ public sealed class SafeTensorInfo
     /// <summary>The element type.</summary>
     public SafeTensorDType DType { get; }
 
+    /// <summary>The element type as the header spells it, e.g. <c>F32</c> or <c>F8_E4M3</c>.</summary>
+    public string DTypeName => SafeTensorDTypes.ToHeaderString(DType);
+
     /// <summary>The shape, outermost dimension first (C order). Empty for a scalar.</summary>
     public IReadOnlyList<long> Shape { get; }
 

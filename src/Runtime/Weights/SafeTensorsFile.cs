@@ -19,6 +19,11 @@ namespace ViTGen;
 /// <remarks>
 /// Reads may run concurrently from several threads. Spans returned by <see cref="GetBytes(SafeTensorInfo)"/>
 /// point into the mapping and must not be used after <see cref="Dispose"/>.
+/// <para>
+/// Mapped pages count toward the process's resident memory once touched. A compiled model copies every tensor
+/// into its own layout, so <see cref="CompilerServices.CheckpointReader"/> hands each tensor back after copying it
+/// (see <see cref="ReleasePages"/>): loading a checkpoint then needs about one copy of the weights, not two.
+/// </para>
 /// </remarks>
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
@@ -29,6 +34,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private readonly MemoryMappedViewAccessor _view;
     private readonly byte* _base;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
+    // Page release bookkeeping: the tensors in file order, each one's rank in it, and which have been released.
+    private readonly SafeTensorInfo[] _byOffset;
+    private readonly Dictionary<string, int> _rank;
+    private readonly bool[] _released;
+    private readonly Lock _releaseLock = new();
     private bool _disposed;
 
     private SafeTensorsFile(string path, long length, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePointer,
@@ -46,6 +56,10 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         {
             _byName.Add(info.Name, info);
         }
+        _byOffset = parsed.Tensors.OrderBy(t => t.FileOffset).ThenBy(t => t.ByteLength).ToArray();
+        _rank = new Dictionary<string, int>(_byOffset.Length, StringComparer.Ordinal);
+        for (int i = 0; i < _byOffset.Length; i++) _rank.Add(_byOffset[i].Name, i);
+        _released = new bool[_byOffset.Length];
     }
 
     /// <summary>The path the file was opened with.</summary>
@@ -294,11 +308,64 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Tells the operating system that this process is done with the tensor's bytes for now: every mapped page that
+    /// holds only bytes of tensors released so far (and of the header) is dropped from the process's resident set.
+    /// The data stay valid: a later read of a released page faults it back in from the page cache or the disk, so
+    /// releasing too early costs time, never correctness. Linux only (<c>madvise(MADV_DONTNEED)</c>); a no-op
+    /// elsewhere. Thread-safe.
+    /// </summary>
+    /// <param name="info">A tensor of this file whose bytes have been copied out.</param>
+    internal void ReleasePages(SafeTensorInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        CheckOwned(info);
+        if (!OperatingSystem.IsLinux() || !PageRelease.Enabled) return;
+        lock (_releaseLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int rank = _rank[info.Name];
+            if (_released[rank]) return;
+            _released[rank] = true;
+
+            // The run of released (or empty) tensors around this one: any page inside it holds no byte a pending read needs.
+            int first = rank, last = rank;
+            while (first > 0 && IsReleased(first - 1)) first--;
+            while (last < _byOffset.Length - 1 && IsReleased(last + 1)) last++;
+            long runBegin = first == 0 ? 0 : _byOffset[first].FileOffset; // the header before the first tensor is done with
+            long runEnd = last == _byOffset.Length - 1 ? long.MaxValue : _byOffset[last].FileOffset + _byOffset[last].ByteLength;
+
+            // Only the pages that overlap this tensor are new candidates: the others were handled when their last tensor was released.
+            long page = Environment.SystemPageSize;
+            long begin = Math.Max(AlignUp(runBegin, page), AlignDown(info.FileOffset, page));
+            long end = runEnd == long.MaxValue
+                ? AlignUp(Length, page) // the mapping extends to the end of the last page
+                : Math.Min(AlignDown(runEnd, page), AlignUp(info.FileOffset + info.ByteLength, page));
+            if (end > begin)
+            {
+                ReleaseObserver?.Invoke(begin, end);
+                PageRelease.DontNeed(_base + begin, (nuint)(end - begin));
+            }
+        }
+    }
+
+    /// <summary>Tests: called with the file offsets <c>[begin, end)</c> of every range <see cref="ReleasePages"/> releases.</summary>
+    internal Action<long, long>? ReleaseObserver { get; set; }
+
+    private bool IsReleased(int rank) => _released[rank] || _byOffset[rank].ByteLength == 0;
+
+    private static long AlignDown(long value, long page) => value / page * page;
+
+    private static long AlignUp(long value, long page) => (value + page - 1) / page * page;
+
     /// <summary>Unmaps the file. Spans obtained from <see cref="GetBytes(SafeTensorInfo)"/> become invalid.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_releaseLock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _map.Dispose();
@@ -405,4 +472,35 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private static bool IsIoProblem(Exception e) =>
         e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException
             or System.Security.SecurityException;
+}
+
+/// <summary><c>madvise(MADV_DONTNEED)</c> on Linux, through a blittable P/Invoke (no marshalling, AOT-safe).</summary>
+internal static unsafe class PageRelease
+{
+    // Linux's value on every architecture .NET runs on (x64, arm64, arm, riscv64, loongarch64, s390x, ppc64le).
+    private const int MadvDontNeed = 4;
+
+    private static volatile bool s_enabled = true;
+
+    /// <summary>False once libc turned out not to be loadable; the release is then skipped for the process's lifetime.</summary>
+    public static bool Enabled => s_enabled;
+
+    /// <summary>Drops the pages of <c>[address, address + length)</c> from the resident set; page-aligned address.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public static void DontNeed(byte* address, nuint length)
+    {
+        try
+        {
+            // A failure (EINVAL, EAGAIN) only means the pages stay resident: nothing to report.
+            _ = Madvise(address, length, MadvDontNeed);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            s_enabled = false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "madvise", ExactSpelling = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Madvise(byte* address, nuint length, int advice);
 }

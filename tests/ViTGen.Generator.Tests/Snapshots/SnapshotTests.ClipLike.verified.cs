@@ -194,7 +194,7 @@ namespace Zoo
             public static int M => NumPatches;
             public static int N => Dim;
             public static int K => PatchFeatures;
-            public static int KBlock => 256;
+            public static int KBlock => 1024;
             public static bool Parallel => true;
         }
 
@@ -204,7 +204,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => 3 * Dim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -214,7 +214,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -224,7 +224,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => MlpDim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -234,7 +234,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => MlpDim;
-            public static int KBlock => 256;
+            public static int KBlock => 1024;
             public static bool Parallel => true;
         }
 
@@ -244,7 +244,7 @@ namespace Zoo
             public static int M => 1;
             public static int N => NumClasses;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => false;
         }
 

@@ -197,7 +197,7 @@ namespace Zoo
             public static int M => NumPatches;
             public static int N => Dim;
             public static int K => PatchFeatures;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -237,7 +237,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => MlpDim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 

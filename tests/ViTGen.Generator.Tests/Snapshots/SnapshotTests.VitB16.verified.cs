@@ -189,7 +189,7 @@ namespace Zoo
             public static int M => NumPatches;
             public static int N => Dim;
             public static int K => PatchFeatures;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -199,7 +199,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => 3 * Dim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -209,7 +209,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -219,7 +219,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => MlpDim;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
@@ -229,7 +229,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => MlpDim;
-            public static int KBlock => 256;
+            public static int KBlock => 1024;
             public static bool Parallel => true;
         }
 
@@ -239,7 +239,7 @@ namespace Zoo
             public static int M => 1;
             public static int N => NumClasses;
             public static int K => Dim;
-            public static int KBlock => 256;
+            public static int KBlock => 768;
             public static bool Parallel => false;
         }
 

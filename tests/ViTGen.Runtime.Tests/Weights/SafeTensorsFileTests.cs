@@ -28,7 +28,7 @@ public sealed class SafeTensorsFileTests : IDisposable
         Assert.Equal("ünïcode", file.Metadata["note"]);
 
         long bufferStart = 8 + (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        Assert.True(file.TryGetTensor("zeta", out SafeTensorInfo zeta));
+        Assert.True(file.TryGetTensor("zeta", out SafeTensorInfo? zeta));
         Assert.Equal(SafeTensorDType.F32, zeta.DType);
         Assert.Equal([2L, 3L], zeta.Shape);
         Assert.Equal(6, zeta.ElementCount);
@@ -47,14 +47,14 @@ public sealed class SafeTensorsFileTests : IDisposable
         Assert.Equal([7, 8, 9], file.ReadBytes("alpha"));
         Assert.Equal([-5L, long.MaxValue], file.ReadInt64("mid"));
 
-        Assert.True(file.TryGetTensor("scalar", out SafeTensorInfo scalar));
+        Assert.True(file.TryGetTensor("scalar", out SafeTensorInfo? scalar));
         Assert.Empty(scalar.Shape);
         Assert.Equal(1, scalar.ElementCount);
         var one = new float[1];
         file.ReadFloat32("scalar", one);
         Assert.Equal(42f, one[0]);
 
-        Assert.True(file.TryGetTensor("empty", out SafeTensorInfo empty));
+        Assert.True(file.TryGetTensor("empty", out SafeTensorInfo? empty));
         Assert.Equal(0, empty.ElementCount);
         file.ReadFloat32("empty", Span<float>.Empty);
         Assert.False(file.TryGetTensor("missing", out _));
@@ -69,7 +69,7 @@ public sealed class SafeTensorsFileTests : IDisposable
         // A 1-byte tensor first, so the F32 and F64 data start at odd file offsets.
         string path = _folder.Write(Build([U8("a", [1], [1]), F32("b", [37], values), F64("c", [5], wide)], pad: false));
         using var file = SafeTensorsFile.Open(path);
-        Assert.True(file.TryGetTensor("b", out SafeTensorInfo b));
+        Assert.True(file.TryGetTensor("b", out SafeTensorInfo? b));
         Assert.True(b.FileOffset % 4 != 0 || file.Tensors.Count == 3);
         var read = new float[37];
         file.ReadFloat32("b", read);
@@ -204,7 +204,7 @@ public sealed class SafeTensorsFileTests : IDisposable
         using var file = SafeTensorsFile.Open(_folder.Write(Build(tensors)));
         foreach (var d in all)
         {
-            Assert.True(file.TryGetTensor("t_" + d.Name, out SafeTensorInfo info));
+            Assert.True(file.TryGetTensor("t_" + d.Name, out SafeTensorInfo? info));
             Assert.Equal(d.DType, info.DType);
             Assert.Equal(12 * d.Bits / 8, info.ByteLength);
             Assert.Equal(12 * d.Bits / 8, file.GetBytes(info).Length);

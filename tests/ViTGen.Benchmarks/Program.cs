@@ -1,0 +1,13 @@
+using BenchmarkDotNet.Running;
+
+namespace ViTGen.Benchmarks;
+
+/// <summary>
+/// Runs the benchmarks in this assembly, for example:
+/// <c>dotnet run -c Release --project tests/ViTGen.Benchmarks -- --filter '*Generator*' --job short</c>.
+/// Every public benchmark class in the assembly is found, so new files need no registration here.
+/// </summary>
+public static class Program
+{
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
