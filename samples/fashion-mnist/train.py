@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--max-steps", type=int, default=0, help="timing run: stop after N steps")
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--no-aug", action="store_true", help="no crop/flip augmentation")
     ap.add_argument("--init", default="", help="start from these timm-named safetensors weights")
     args = ap.parse_args()
 
@@ -232,7 +233,10 @@ def main():
         for i in range(steps_per_epoch):
             idx = perm[i * args.batch:(i + 1) * args.batch]
             # pad in raw space (black), i.e. normalized pad_value: shift so padding is 0, then back
-            xb = augment(xtr[idx] - pad_value, gen) + pad_value
+            if args.no_aug:
+                xb = xtr[idx]
+            else:
+                xb = augment(xtr[idx] - pad_value, gen) + pad_value
             yb = ytr_t[idx]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
@@ -278,9 +282,18 @@ def main():
         "train": {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "weight_decay": args.wd,
                   "warmup_epochs": args.warmup, "label_smoothing": args.smoothing, "seed": args.seed,
                   "params": n_params, "epoch_seconds": epoch_times, "total_seconds": total_time,
-                  "float32_test_accuracy": acc,
+                  "float32_test_accuracy": acc, "augment": not args.no_aug,
                   "argv": sys.argv[1:]},
     }
+    prev_path = os.path.join(args.out, "train_meta.json")
+    if args.init and os.path.exists(prev_path):
+        with open(prev_path) as f:
+            prev = json.load(f)
+        meta["train"]["init"] = args.init
+        # stages in order; the earlier ones produced the --init weights
+        meta["train"]["previous"] = prev["train"].get("previous", []) + [
+            {k: v for k, v in prev["train"].items() if k != "previous"}]
+        assert prev["mean"] == meta["mean"] and prev["timm"] == meta["timm"]
     with open(os.path.join(args.out, "train_meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     if not args.no_export:

@@ -47,3 +47,48 @@ public class SnapshotTests
         => SnapshotVerifier.Verify(Generate(
             "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12, classes: 512, preNorm: true, activation: VitActivation.QuickGelu, normEps: 1e-5f, pooling: VitPooling.Avg)] public partial class ClipB32;"));
 }
+
+/// <summary>The snapshot helper itself, on a scratch directory.</summary>
+public sealed class SnapshotVerifierTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "vitgen-snapshots-" + Guid.NewGuid().ToString("N"));
+    private string SourceFile => Path.Combine(_directory, "Fake.cs");
+    private string Verified => Path.Combine(_directory, "Snapshots", "Fake.Case.verified.cs");
+    private string Received => Path.Combine(_directory, "Snapshots", "Fake.Case.received.cs");
+
+    public SnapshotVerifierTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public void MissingVerifiedFileWritesReceivedAndFails()
+    {
+        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("class A { }\n", SourceFile, "Case"));
+        Assert.Contains("No verified snapshot", error.Message, StringComparison.Ordinal);
+        Assert.Equal("class A { }\n", File.ReadAllText(Received));
+        Assert.False(File.Exists(Verified));
+    }
+
+    [Fact]
+    public void MismatchWritesReceivedAndNamesTheFirstDifference()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Verified)!);
+        File.WriteAllText(Verified, "line 1\nline 2\nline 3\n");
+        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("line 1\nline two\nline 3\n", SourceFile, "Case"));
+        Assert.Contains("line 2:", error.Message, StringComparison.Ordinal);
+        Assert.Contains("- line 2", error.Message, StringComparison.Ordinal);
+        Assert.Contains("+ line two", error.Message, StringComparison.Ordinal);
+        Assert.Contains("diff -u", error.Message, StringComparison.Ordinal);
+        Assert.Equal("line 1\nline two\nline 3\n", File.ReadAllText(Received));
+    }
+
+    [Fact]
+    public void MatchIgnoresLineEndingsAndRemovesAStaleReceivedFile()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Verified)!);
+        File.WriteAllText(Verified, "line 1\r\nline 2\r\n");
+        File.WriteAllText(Received, "stale");
+        SnapshotVerifier.Verify("line 1\nline 2\n", SourceFile, "Case");
+        Assert.False(File.Exists(Received));
+    }
+}

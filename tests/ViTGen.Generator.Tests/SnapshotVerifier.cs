@@ -16,7 +16,7 @@ internal static class SnapshotVerifier
         [CallerFilePath] string sourceFile = "",
         [CallerMemberName] string method = "")
     {
-        string directory = Path.Combine(Path.GetDirectoryName(sourceFile)!, "Snapshots");
+        string directory = Path.Combine(SourceDirectory(sourceFile), "Snapshots");
         string name = Path.GetFileNameWithoutExtension(sourceFile) + "." + method;
         string verifiedPath = Path.Combine(directory, name + ".verified.cs");
         string receivedPath = Path.Combine(directory, name + ".received.cs");
@@ -42,6 +42,21 @@ internal static class SnapshotVerifier
             $"{FirstDifference(expected, actual)}{Environment.NewLine}" +
             $"Compare with: diff -u \"{verifiedPath}\" \"{receivedPath}\"{Environment.NewLine}" +
             $"If the change is intended, accept it with: mv \"{receivedPath}\" \"{verifiedPath}\"");
+    }
+
+    /// <summary>
+    /// The test's source directory. [CallerFilePath] gives it, unless the build mapped source paths (deterministic CI
+    /// builds may write <c>/_/</c>); then the project directory is found above the test assembly.
+    /// </summary>
+    private static string SourceDirectory(string sourceFile)
+    {
+        string? directory = Path.GetDirectoryName(sourceFile);
+        if (directory is not null && Directory.Exists(directory)) return directory;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ViTGen.Generator.Tests.csproj"))) return dir.FullName;
+        }
+        throw new InvalidOperationException($"Cannot find the snapshot directory from '{sourceFile}' or '{AppContext.BaseDirectory}'.");
     }
 
     // Git may check snapshots out with CRLF; the generator always writes \n.

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using ViTGen.CompilerServices;
 
@@ -50,7 +51,7 @@ internal static class InspectCommand
 
     private static string Bool(bool value) => value ? "true" : "false";
 
-    private static string Eps(float value) => value.ToString("R", CultureInfo.InvariantCulture);
+    private static string Eps(float value) => value.ToString("0.######e0", CultureInfo.InvariantCulture);
 
     private static string Text(SafeTensorsFile file, CheckpointArchitecture a, bool all)
     {
@@ -87,7 +88,7 @@ internal static class InspectCommand
         Field("activation", a.Activation + " (guess: dialect convention)");
         Field("normEps", Eps(a.NormEps) + " (guess: dialect convention)");
         Line("");
-        Line("attribute (heads is dim / 64, a guess: weights do not record it)");
+        Line("attribute (heads is a guess, see the notes: weights do not record it)");
         Line("  " + a.ToAttribute());
         Line("  public partial class MyVit;");
         if (a.Notes.Count > 0)
@@ -118,7 +119,8 @@ internal static class InspectCommand
     private static string Json(SafeTensorsFile file, CheckpointArchitecture a, bool all)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream))
+        // Relaxed escaping keeps quotes and apostrophes in names and notes readable; the output is not embedded in HTML.
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("file", file.Path);
@@ -159,7 +161,7 @@ internal static class InspectCommand
             w.WriteString("pooling", a.Pooling == VitPooling.Avg ? "avg" : "token");
             w.WriteBoolean("no_embed_class", a.NoEmbedClass);
             w.WriteString("activation", a.Activation.ToString());
-            w.WriteNumber("norm_eps", a.NormEps);
+            w.WriteNumber("norm_eps", double.Parse(a.NormEps.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
             w.WriteNumber("parameters", a.ParameterCount);
             w.WriteEndObject();
             w.WriteString("attribute", a.ToAttribute());

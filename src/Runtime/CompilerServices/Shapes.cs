@@ -30,7 +30,7 @@ public interface IAttentionShape
     static abstract int Heads { get; }
     /// <summary>Width of one head.</summary>
     static abstract int HeadDim { get; }
-    /// <summary><c>HeadDim ^ -0.5</c>, folded into Q while it is packed.</summary>
+    /// <summary><c>HeadDim ^ -0.5</c>, applied inside the softmax.</summary>
     static abstract float Scale { get; }
 }
 

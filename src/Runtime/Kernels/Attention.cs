@@ -38,6 +38,18 @@ public static unsafe class Attention
         public static bool Parallel => false;
     }
 
+    /// <summary>Row stride of q in the fused qkv matrix.</summary>
+    private readonly struct QkvStride<TShape> : IDimension where TShape : IAttentionShape
+    {
+        public static int Value => 3 * TShape.Heads * TShape.HeadDim;
+    }
+
+    /// <summary>Row stride of the score matrix.</summary>
+    private readonly struct TokenStride<TShape> : IDimension where TShape : IAttentionShape
+    {
+        public static int Value => TShape.Tokens;
+    }
+
     private struct HeadJob<TShape> : IParallelJob where TShape : IAttentionShape
     {
         public float* Qkv, Context;
@@ -46,33 +58,38 @@ public static unsafe class Attention
         public readonly void Execute(int head, int worker)
         {
             int tokens = TShape.Tokens, headDim = TShape.HeadDim, dim = TShape.Heads * headDim, stride = 3 * dim;
-            long packedQ = ThreadScratch.Align(GemmPacking.PackedALength(tokens, headDim));
+            long edge = ThreadScratch.Align(GemmPacking.PackedALength(GemmPacking.RowBlock, Math.Max(tokens, headDim)));
             long packedK = ThreadScratch.Align(GemmPacking.PackedBLength(tokens, headDim));
             long scores = ThreadScratch.Align((long)tokens * tokens);
-            long packedP = ThreadScratch.Align(GemmPacking.PackedALength(tokens, tokens));
             long packedV = ThreadScratch.Align(GemmPacking.PackedBLength(headDim, tokens));
-            float* q = ThreadScratch.Get(packedQ + packedK + scores + packedP + packedV);
-            float* k = q + packedQ, s = k + packedK, p = s + scores, v = p + packedP;
+            float* edgeBlock = ThreadScratch.Get(edge + packedK + scores + packedV);
+            float* k = edgeBlock + edge, s = k + packedK, v = s + scores;
 
-            float* qkvHead = Qkv + head * headDim;
-            GemmPacking.PackA(qkvHead, stride, tokens, headDim, TShape.Scale, q);      // the scale rides along with Q
-            GemmPacking.PackTransposedB(qkvHead + dim, stride, tokens, headDim, k);  // kᵀ: keys are rows of B's transpose
-            Gemm.RunPacked<Scores<TShape>, StoreEpilogue>(q, k, null, s, tokens);
-            SoftmaxRows(s, tokens);
-            GemmPacking.PackA(s, tokens, tokens, tokens, 1f, p);
-            GemmPacking.PackB(qkvHead + 2 * dim, stride, tokens, headDim, v);
-            Gemm.RunPacked<Values<TShape>, StoreEpilogue>(p, v, null, Context + head * headDim, dim);
+            // q and p are read in place (their row strides are constants); only kᵀ and v are packed, and only
+            // the last partial block of 12 query rows is copied.
+            float* q = Qkv + head * headDim;
+            GemmPacking.PackTransposedB(q + dim, stride, tokens, headDim, k);
+            float* qEdge = GemmPacking.PackEdgeBlock(q, stride, tokens, headDim, edgeBlock);
+            Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, tokens, 0, GemmPacking.Panels(tokens));
+            SoftmaxRows(s, tokens, TShape.Scale);
+            GemmPacking.PackB(q + 2 * dim, stride, tokens, headDim, v);
+            float* pEdge = GemmPacking.PackEdgeBlock(s, tokens, tokens, tokens, edgeBlock);
+            Gemm.Compute<Values<TShape>, StoreEpilogue, TokenStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim));
         }
     }
 
-    /// <summary>Numerically stable softmax of each row of a square <paramref name="n"/> x <paramref name="n"/> matrix, in place.</summary>
+    /// <summary>
+    /// <c>softmax(scale · row)</c> of each row of a square <paramref name="n"/> x <paramref name="n"/> matrix, in place,
+    /// stable: <c>exp(scale · (s - max s))</c> (scale is positive, so the max of the scaled row is scale · max).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void SoftmaxRows(float* scores, int n)
+    internal static void SoftmaxRows(float* scores, int n, float scale)
     {
         for (int r = 0; r < n; r++)
         {
             var row = new Span<float>(scores + (long)r * n, n);
             TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
+            TensorPrimitives.Multiply(row, scale, row);
             TensorPrimitives.Exp(row, row);
             TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
         }

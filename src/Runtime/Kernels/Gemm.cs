@@ -2,7 +2,7 @@ namespace ViTGen.CompilerServices;
 
 /// <summary>
 /// <c>C = epilogue(A · B + bias)</c> for shapes fixed at build time, BLIS-style: B is pre-packed into panels
-/// (weights once at load), A is packed per call, the reduction is cut into cache blocks of
+/// (weights once at load), A is read in place (its row stride is a build-time constant), the reduction is cut into cache blocks of
 /// <see cref="IGemmShape.KBlock"/>, and the register tile is 12x32. Work is split over B panels so each thread
 /// owns whole output columns. Used by generated code.
 /// </summary>
@@ -20,55 +20,51 @@ public static unsafe class Gemm
             throw new ArgumentException($"weight is [{weight.OutFeatures}, {weight.InFeatures}] but the GEMM shape is [{TShape.N}, {TShape.K}]", nameof(weight));
         LayerNorm.CheckRows(input, inputRow, TShape.M, TShape.K);
         LayerNorm.CheckRows(output, outputRow, TShape.M, TShape.N);
-        Run<TShape, TEpilogue>(input.Data + (long)inputRow * TShape.K, TShape.K, 1f, weight.Weight, weight.Bias,
+        Run<TShape, TEpilogue>(input.Data + (long)inputRow * TShape.K, weight.Weight, weight.Bias,
             output.Data + (long)outputRow * TShape.N, TShape.N, threads);
     }
 
-    /// <summary>Runs the GEMM with a raw packed B, on up to <paramref name="threads"/> threads.</summary>
-    internal static void Run<TShape, TEpilogue>(float* a, int lda, float aScale, float* packedB, float* bias, float* c, int ldc, int threads)
+    /// <summary>Runs the GEMM on up to <paramref name="threads"/> threads, reading A in place (row stride <c>K</c>).</summary>
+    internal static void Run<TShape, TEpilogue>(float* a, float* packedB, float* bias, float* c, int ldc, int threads)
         where TShape : IGemmShape where TEpilogue : IGemmEpilogue
     {
         int panels = GemmPacking.Panels(TShape.N);
         int parts = TShape.Parallel ? Math.Min(threads, panels) : 1;
-        var job = new Job<TShape, TEpilogue>
-        {
-            A = a, Lda = lda, AScale = aScale, PackedB = packedB, Bias = bias, C = c, Ldc = ldc, Parts = parts, Panels = panels,
-        };
+        var job = new Job<TShape, TEpilogue> { A = a, PackedB = packedB, Bias = bias, C = c, Ldc = ldc, Parts = parts, Panels = panels };
         WorkerPool.Shared.Run(parts, parts, ref job);
     }
-
-    /// <summary>Runs on the calling thread with an A already packed by the caller (attention).</summary>
-    internal static void RunPacked<TShape, TEpilogue>(float* packedA, float* packedB, float* bias, float* c, int ldc)
-        where TShape : IGemmShape where TEpilogue : IGemmEpilogue
-        => Compute<TShape, TEpilogue>(packedA, packedB, bias, c, ldc, 0, GemmPacking.Panels(TShape.N));
 
     private struct Job<TShape, TEpilogue> : IParallelJob where TShape : IGemmShape where TEpilogue : IGemmEpilogue
     {
         public float* A, PackedB, Bias, C;
-        public int Lda, Ldc, Parts, Panels;
-        public float AScale;
+        public int Ldc, Parts, Panels;
 
         public readonly void Execute(int part, int worker)
         {
-            // Every part packs all of A: at ViT shapes that is ~1% of the part's FMAs, and it needs no barrier.
-            float* packedA = ThreadScratch.Get(GemmPacking.PackedALength(TShape.M, TShape.K));
-            GemmPacking.PackA(A, Lda, TShape.M, TShape.K, AScale, packedA);
+            float* edge = GemmPacking.PackEdgeBlock(A, TShape.K, TShape.M, TShape.K,
+                ThreadScratch.Get(GemmPacking.PackedALength(GemmPacking.RowBlock, TShape.K)));
             int begin = (int)((long)Panels * part / Parts);
             int end = (int)((long)Panels * (part + 1) / Parts);
-            Compute<TShape, TEpilogue>(packedA, PackedB, Bias, C, Ldc, begin, end);
+            Compute<TShape, TEpilogue, KStride<TShape>>(A, edge, PackedB, Bias, C, Ldc, begin, end);
         }
+    }
+
+    /// <summary>The row stride of a dense <c>[M, K]</c> input.</summary>
+    private readonly struct KStride<TShape> : IDimension where TShape : IGemmShape
+    {
+        public static int Value => TShape.K;
     }
 
     // AggressiveOptimization (here and on the other kernels): a forward pass calls each kernel only a few dozen
     // times, so tiered compilation would run the first forwards on unoptimized code (measured 3-8x slower).
-    // Loop order: reduction block outermost, so one B panel block (32 x KBlock floats) stays in L1 while every
-    // row block of A streams past it from L2.
+    // Loop order: reduction block outermost, so one B panel block (32 x KBlock floats) stays in cache while every
+    // row block of A streams past it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Compute<TShape, TEpilogue>(float* packedA, float* packedB, float* bias, float* c, int ldc, int panelBegin, int panelEnd)
-        where TShape : IGemmShape where TEpilogue : IGemmEpilogue
+    internal static void Compute<TShape, TEpilogue, TStride>(float* a, float* edge, float* packedB, float* bias, float* c, int ldc, int panelBegin, int panelEnd)
+        where TShape : IGemmShape where TEpilogue : IGemmEpilogue where TStride : IDimension
     {
         const int Width = GemmPacking.PanelWidth, Rows = GemmPacking.RowBlock;
-        int rowBlocks = GemmPacking.RowBlocks(TShape.M);
+        int fullBlocks = TShape.M / Rows;
         for (int k0 = 0; k0 < TShape.K; k0 += TShape.KBlock)
         {
             int kc = Math.Min(TShape.KBlock, TShape.K - k0);
@@ -78,17 +74,28 @@ public static unsafe class Gemm
                 float* b = packedB + (long)panel * Width * TShape.K + (long)k0 * Width;
                 float* panelBias = bias == null ? null : bias + panel * Width;
                 int cols = Math.Min(Width, TShape.N - panel * Width);
-                for (int block = 0; block < rowBlocks; block++)
+                float* cPanel = c + panel * Width;
+                for (int block = 0; block < fullBlocks; block++)
                 {
-                    float* aBlock = packedA + (long)block * Rows * TShape.K + (long)k0 * Rows;
-                    float* cTile = c + (long)block * Rows * ldc + panel * Width;
-                    int rows = Math.Min(Rows, TShape.M - block * Rows);
-                    if (GemmMicroKernels.UseVector512)
-                        GemmMicroKernels.Tile12x32<TEpilogue>(aBlock, b, kc, cTile, ldc, panelBias, rows, cols, first, last);
-                    else
-                        GemmMicroKernels.Tile12x32Vector256<TEpilogue>(aBlock, b, kc, cTile, ldc, panelBias, rows, cols, first, last);
+                    float* aBlock = a + (long)block * Rows * TStride.Value + k0;
+                    Tile<TEpilogue, RowMajorA<TStride>>(aBlock, b, kc, cPanel + (long)block * Rows * ldc, ldc, panelBias, Rows, cols, first, last);
+                }
+                if (edge != null)
+                {
+                    Tile<TEpilogue, PackedA>(edge + (long)k0 * Rows, b, kc, cPanel + (long)fullBlocks * Rows * ldc, ldc, panelBias,
+                        TShape.M - fullBlocks * Rows, cols, first, last);
                 }
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile<TEpilogue, TLayout>(float* a, float* b, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout
+    {
+        if (GemmMicroKernels.UseVector512)
+            GemmMicroKernels.Tile12x32<TEpilogue, TLayout>(a, b, kc, c, ldc, bias, rows, cols, first, last);
+        else
+            GemmMicroKernels.Tile12x32Vector256<TEpilogue, TLayout>(a, b, kc, c, ldc, bias, rows, cols, first, last);
     }
 }

@@ -26,8 +26,8 @@ internal static unsafe class GemmMicroKernels
     /// <paramref name="last"/>: apply the activation before storing.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12x32<TEpilogue>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
-        where TEpilogue : IGemmEpilogue
+    public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         float* tile = stackalloc float[TileFloats];
         Vector512<float> c0a = default, c0b = default;
@@ -47,31 +47,31 @@ internal static unsafe class GemmMicroKernels
             var b0 = Vector512.Load(pb);
             var b1 = Vector512.Load(pb + 16);
             Vector512<float> a;
-            a = Vector512.Create(pa[0]);
+            a = Vector512.Create(pa[0 * TLayout.RowStride]);
             c0a = Vector512.FusedMultiplyAdd(a, b0, c0a); c0b = Vector512.FusedMultiplyAdd(a, b1, c0b);
-            a = Vector512.Create(pa[1]);
+            a = Vector512.Create(pa[1 * TLayout.RowStride]);
             c1a = Vector512.FusedMultiplyAdd(a, b0, c1a); c1b = Vector512.FusedMultiplyAdd(a, b1, c1b);
-            a = Vector512.Create(pa[2]);
+            a = Vector512.Create(pa[2 * TLayout.RowStride]);
             c2a = Vector512.FusedMultiplyAdd(a, b0, c2a); c2b = Vector512.FusedMultiplyAdd(a, b1, c2b);
-            a = Vector512.Create(pa[3]);
+            a = Vector512.Create(pa[3 * TLayout.RowStride]);
             c3a = Vector512.FusedMultiplyAdd(a, b0, c3a); c3b = Vector512.FusedMultiplyAdd(a, b1, c3b);
-            a = Vector512.Create(pa[4]);
+            a = Vector512.Create(pa[4 * TLayout.RowStride]);
             c4a = Vector512.FusedMultiplyAdd(a, b0, c4a); c4b = Vector512.FusedMultiplyAdd(a, b1, c4b);
-            a = Vector512.Create(pa[5]);
+            a = Vector512.Create(pa[5 * TLayout.RowStride]);
             c5a = Vector512.FusedMultiplyAdd(a, b0, c5a); c5b = Vector512.FusedMultiplyAdd(a, b1, c5b);
-            a = Vector512.Create(pa[6]);
+            a = Vector512.Create(pa[6 * TLayout.RowStride]);
             c6a = Vector512.FusedMultiplyAdd(a, b0, c6a); c6b = Vector512.FusedMultiplyAdd(a, b1, c6b);
-            a = Vector512.Create(pa[7]);
+            a = Vector512.Create(pa[7 * TLayout.RowStride]);
             c7a = Vector512.FusedMultiplyAdd(a, b0, c7a); c7b = Vector512.FusedMultiplyAdd(a, b1, c7b);
-            a = Vector512.Create(pa[8]);
+            a = Vector512.Create(pa[8 * TLayout.RowStride]);
             c8a = Vector512.FusedMultiplyAdd(a, b0, c8a); c8b = Vector512.FusedMultiplyAdd(a, b1, c8b);
-            a = Vector512.Create(pa[9]);
+            a = Vector512.Create(pa[9 * TLayout.RowStride]);
             c9a = Vector512.FusedMultiplyAdd(a, b0, c9a); c9b = Vector512.FusedMultiplyAdd(a, b1, c9b);
-            a = Vector512.Create(pa[10]);
+            a = Vector512.Create(pa[10 * TLayout.RowStride]);
             c10a = Vector512.FusedMultiplyAdd(a, b0, c10a); c10b = Vector512.FusedMultiplyAdd(a, b1, c10b);
-            a = Vector512.Create(pa[11]);
+            a = Vector512.Create(pa[11 * TLayout.RowStride]);
             c11a = Vector512.FusedMultiplyAdd(a, b0, c11a); c11b = Vector512.FusedMultiplyAdd(a, b1, c11b);
-            pa += GemmPacking.RowBlock;
+            pa += TLayout.Step;
             pb += GemmPacking.PanelWidth;
         }
         c0a.Store(tile + 0); c0b.Store(tile + 16);
@@ -91,14 +91,14 @@ internal static unsafe class GemmMicroKernels
 
     /// <summary>The same contract as <see cref="Tile12x32"/> with 256-bit vectors, one row at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12x32Vector256<TEpilogue>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
-        where TEpilogue : IGemmEpilogue
+    public static void Tile12x32Vector256<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         float* tile = stackalloc float[TileFloats];
         for (int r = 0; r < rows; r++)
         {
             Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-            float* a = pa + r;
+            float* a = pa + r * TLayout.RowStride;
             float* b = pb;
             for (int k = 0; k < kc; k++)
             {
@@ -107,7 +107,7 @@ internal static unsafe class GemmMicroKernels
                 acc1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), acc1);
                 acc2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), acc2);
                 acc3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), acc3);
-                a += GemmPacking.RowBlock;
+                a += TLayout.Step;
                 b += GemmPacking.PanelWidth;
             }
             float* row = tile + r * GemmPacking.PanelWidth;
@@ -160,4 +160,28 @@ internal static unsafe class GemmMicroKernels
             }
         }
     }
+}
+
+/// <summary>
+/// Where the kernel finds A: row <c>r</c>, step <c>k</c> of a 12-row block is <c>a[r * RowStride + k * Step]</c>.
+/// Both are build-time constants, so each of the twelve broadcasts is one load with an immediate offset.
+/// </summary>
+internal interface IALayout
+{
+    static abstract int RowStride { get; }
+    static abstract int Step { get; }
+}
+
+/// <summary>A packed by <see cref="GemmPacking.PackA"/>: <c>[k][12]</c>.</summary>
+internal readonly struct PackedA : IALayout
+{
+    public static int RowStride => 1;
+    public static int Step => GemmPacking.RowBlock;
+}
+
+/// <summary>A read in place from row-major memory with a constant row stride.</summary>
+internal readonly struct RowMajorA<TStride> : IALayout where TStride : IDimension
+{
+    public static int RowStride => TStride.Value;
+    public static int Step => 1;
 }

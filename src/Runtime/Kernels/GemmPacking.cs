@@ -66,9 +66,21 @@ internal static unsafe class GemmPacking
         }
     }
 
-    /// <summary>Packs A (<paramref name="m"/> rows of <paramref name="k"/> floats, row stride <paramref name="ld"/>) times <paramref name="scale"/>.</summary>
+    /// <summary>
+    /// Full 12-row blocks of A are read in place; the last, partial block would read past the matrix, so it is
+    /// copied zero-padded to <paramref name="destination"/>. Returns null when <paramref name="m"/> is a multiple of 12.
+    /// </summary>
+    public static float* PackEdgeBlock(float* a, int ld, int m, int k, float* destination)
+    {
+        int fullRows = m / RowBlock * RowBlock;
+        if (fullRows == m) return null;
+        PackA(a + (long)fullRows * ld, ld, m - fullRows, k, destination);
+        return destination;
+    }
+
+    /// <summary>Packs A (<paramref name="m"/> rows of <paramref name="k"/> floats, row stride <paramref name="ld"/>), zero-padding to 12 rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackA(float* src, int ld, int m, int k, float scale, float* dst)
+    public static void PackA(float* src, int ld, int m, int k, float* dst)
     {
         for (int block = 0; block < RowBlocks(m); block++)
         {
@@ -77,7 +89,7 @@ internal static unsafe class GemmPacking
             for (int r = 0; r < rows; r++)
             {
                 float* row = src + (long)(block * RowBlock + r) * ld;
-                for (int kk = 0; kk < k; kk++) blockDst[kk * RowBlock + r] = row[kk] * scale;
+                for (int kk = 0; kk < k; kk++) blockDst[kk * RowBlock + r] = row[kk];
             }
             for (int r = rows; r < RowBlock; r++)
             {

@@ -38,6 +38,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private readonly SafeTensorInfo[] _byOffset;
     private readonly Dictionary<string, int> _rank;
     private readonly bool[] _released;
+    private readonly int _firstNonEmpty, _lastNonEmpty;
     private readonly Lock _releaseLock = new();
     private bool _disposed;
 
@@ -60,6 +61,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         _rank = new Dictionary<string, int>(_byOffset.Length, StringComparer.Ordinal);
         for (int i = 0; i < _byOffset.Length; i++) _rank.Add(_byOffset[i].Name, i);
         _released = new bool[_byOffset.Length];
+        _firstNonEmpty = Array.FindIndex(_byOffset, t => t.ByteLength > 0);
+        _lastNonEmpty = Array.FindLastIndex(_byOffset, t => t.ByteLength > 0);
     }
 
     /// <summary>The path the file was opened with.</summary>
@@ -327,20 +330,23 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             int rank = _rank[info.Name];
             if (_released[rank]) return;
             _released[rank] = true;
+            if (info.ByteLength == 0) return; // no bytes: counted as released from the start (see IsReleased)
 
-            // The run of released (or empty) tensors around this one: any page inside it holds no byte a pending read needs.
+            // The run of released (or empty) tensors around this one: no page inside it holds a byte a pending read needs.
+            // Before the first tensor lies the header (copied out by Open); the mapping ends with the last page.
+            long page = Environment.SystemPageSize;
             int first = rank, last = rank;
             while (first > 0 && IsReleased(first - 1)) first--;
             while (last < _byOffset.Length - 1 && IsReleased(last + 1)) last++;
-            long runBegin = first == 0 ? 0 : _byOffset[first].FileOffset; // the header before the first tensor is done with
-            long runEnd = last == _byOffset.Length - 1 ? long.MaxValue : _byOffset[last].FileOffset + _byOffset[last].ByteLength;
+            long runBegin = first == 0 ? 0 : _byOffset[first].FileOffset;
+            long runEnd = last == _byOffset.Length - 1 ? AlignUp(Length, page) : _byOffset[last].FileOffset + _byOffset[last].ByteLength;
 
-            // Only the pages that overlap this tensor are new candidates: the others were handled when their last tensor was released.
-            long page = Environment.SystemPageSize;
-            long begin = Math.Max(AlignUp(runBegin, page), AlignDown(info.FileOffset, page));
-            long end = runEnd == long.MaxValue
-                ? AlignUp(Length, page) // the mapping extends to the end of the last page
-                : Math.Min(AlignDown(runEnd, page), AlignUp(info.FileOffset + info.ByteLength, page));
+            // New candidates are the pages that overlap this tensor (the first tensor also owns the header's pages, the
+            // last one the end of the last page): any other page of the run was released with the last of its tensors.
+            long low = rank == _firstNonEmpty ? 0 : info.FileOffset;
+            long high = rank == _lastNonEmpty ? AlignUp(Length, page) : info.FileOffset + info.ByteLength;
+            long begin = Math.Max(AlignUp(runBegin, page), AlignDown(low, page));
+            long end = Math.Min(AlignDown(runEnd, page), AlignUp(high, page));
             if (end > begin)
             {
                 ReleaseObserver?.Invoke(begin, end);
