@@ -49,7 +49,9 @@ done
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/vitgen-package.XXXXXX")"
 tmp="$(cd "$tmp" && pwd -P)"
 case "$tmp/" in
-  "$(cd "$repo" && pwd -P)/"*) fail "temporary folder $tmp is inside the repository; set TMPDIR elsewhere" ;;
+  "$(cd "$repo" && pwd -P)/"*)   # TMPDIR points into the repository: use /tmp instead
+    rmdir "$tmp"; tmp="$(mktemp -d /tmp/vitgen-package.XXXXXX)"; tmp="$(cd "$tmp" && pwd -P)"
+    case "$tmp/" in "$(cd "$repo" && pwd -P)/"*) tmp=""; fail "no temporary folder outside the repository" ;; esac ;;
 esac
 feed="$tmp/feed"; packages="$tmp/packages"; app="$tmp/consumer"
 mkdir -p "$feed" "$packages" "$app"
