@@ -69,15 +69,20 @@ public sealed class ParityTests(ITestOutputHelper output)
         foreach (var result in results) Assert.Equal(expected, result);
     }
 
-    [Fact]
-    public void SteadyStateForwardAllocatesNothing()
+    [Theory]
+    [InlineData(1, 1)]   // everything on the calling thread
+    [InlineData(2, 1)]   // one image: GEMMs and heads split over the pool
+    [InlineData(2, 2)]   // a batch: whole images per thread
+    public void SteadyStateForwardAllocatesNothing(int threads, int batch)
     {
         var fixture = Fixture.Read("basic");
-        using var model = fixture.Load(new VitOptions { Threads = 1 });
-        var result = fixture.PoisonedOutput();
-        model.Forward(fixture.Input, result, fixture.Batch);
+        using var model = fixture.Load(new VitOptions { Threads = threads });
+        int inputSize = fixture.Input.Length / fixture.Batch;
+        var input = fixture.Input.AsSpan(0, batch * inputSize).ToArray();
+        var result = new float[batch * fixture.OutputSize];
+        for (int i = 0; i < 3; i++) model.Forward(input, result, batch);
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++) model.Forward(fixture.Input, result, fixture.Batch);
+        for (int i = 0; i < 10; i++) model.Forward(input, result, batch);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }
