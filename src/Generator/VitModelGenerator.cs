@@ -46,5 +46,6 @@ public sealed class VitModelGenerator : IIncrementalGenerator
             .Select(static (result, _) => result.Model!)
             .WithTrackingName(TrackingNames.Models);
         context.RegisterSourceOutput(models, static (output, model) => output.AddSource(VitModelEmitter.HintName(model), VitModelEmitter.Emit(model)));
+        context.RegisterSourceOutput(models, static (output, model) => output.AddSource(GpuPlanEmitter.HintName(model), GpuPlanEmitter.Emit(model)));
     }
 }

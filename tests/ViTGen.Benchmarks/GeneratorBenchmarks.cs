@@ -35,9 +35,9 @@ public class GeneratorBenchmarks
             new Microsoft.CodeAnalysis.Text.TextChange(new Microsoft.CodeAnalysis.Text.TextSpan(tree.Length, 0), "\n// an edit elsewhere in the file\n"))));
 
         _warmDriver = CreateDriver().RunGenerators(_compilation);
-        int generated = _warmDriver.GetRunResult().GeneratedTrees.Length;
-        if (generated != Models)
-            throw new InvalidOperationException($"Expected {Models} generated files, got {generated}: {string.Join("; ", _warmDriver.GetRunResult().Diagnostics)}");
+        var run = _warmDriver.GetRunResult();
+        if (!run.Diagnostics.IsEmpty || run.GeneratedTrees.Length < Models) // at least one file per model
+            throw new InvalidOperationException($"Expected {Models} models, got {run.GeneratedTrees.Length} files: {string.Join("; ", run.Diagnostics)}");
         ColdRun(); // JIT the whole path once more on a fresh driver
     }
 

@@ -264,7 +264,7 @@ public class DiagnosticTests
     {
         var run = RunModel("patch: 16, dim: 36, depth: 2, heads: 3, imageSize: 32");
         AssertSingle(run, "VITG0013", DiagnosticSeverity.Warning, "heads: 3", "= 12 ", "multiple of 8");
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
     }
 
     [Fact]
@@ -278,7 +278,7 @@ public class DiagnosticTests
             new Dictionary<string, ReportDiagnostic> { ["VITG0013"] = ReportDiagnostic.Suppress }));
         var run = GeneratorHarness.Run(compilation);
         Assert.Empty(run.GeneratorDiagnostics);
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
     }
 
     [Fact(Skip = "Generator bug (Model/DiagnosticInfo.cs): diagnostics are re-created with Location.Create(path, span, lineSpan), an external location without a SyntaxTree, so the compiler cannot apply #pragma warning disable to them.")]

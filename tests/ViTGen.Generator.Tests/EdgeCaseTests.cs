@@ -62,7 +62,7 @@ public class EdgeCaseTests
 
             [ViTGen.VitModel(patch: 8, dim: 64, depth: 1, heads: 2, imageSize: 32)] public partial class Mine { }
             """);
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
     }
 
     [Fact]
@@ -80,7 +80,7 @@ public class EdgeCaseTests
     public void LineSeparatorInsideTheAttributeDoesNotEscapeTheHeaderComment()
     {
         var run = AssertNoAddedErrors($"[ViTGen.VitModel(patch: 16 /* a\u2028b */, dim: 768, /* c\u0085d\u2029e */ depth: 12, heads: 12)] public partial class Commented {{ }}");
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
         Assert.Empty(GeneratorHarness.WarningsAndErrors(run.Output));
     }
 
@@ -146,7 +146,7 @@ public class EdgeCaseTests
             [ViTGen.VitModel({{B16}})] public partial class Fine { }
             public class Broken { int Missing() { return undefined; } }
             """);
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
     }
 
     [Fact]
@@ -177,6 +177,10 @@ public class EdgeCaseTests
     public void NamesDifferingOnlyInCase()
         => AssertNoAddedErrors($"namespace N; [ViTGen.VitModel({B16})] public partial class Model {{ }} [ViTGen.VitModel({B16})] public partial class model {{ }}");
 
+    [Fact(Skip = "Emitter bug: a model's CUDA companion hint name ({FullName}.Cuda.g.cs) equals the hint name of a nested model named Cuda ({FullName}.Cuda + .g.cs): the generator throws (CS8785) and drops every file.")]
+    public void NestedModelNamedCuda()
+        => AssertNoAddedErrors($"[ViTGen.VitModel({B16})] public partial class Outer {{ [ViTGen.VitModel({B16})] public partial class Cuda {{ }} }}");
+
     [Theory(Skip = "Emitter bug: generated member names (Block, Workspace, Width, Dim, Tokens, ...) collide with a model class of the same name (CS0542).")]
     [InlineData("Block")]
     [InlineData("Workspace")]
@@ -202,7 +206,7 @@ public class EdgeCaseTests
     {
         string attribute = declaration.Contains("ViTGen.VitModel", StringComparison.Ordinal) ? "" : $"[ViTGen.VitModel({B16})]";
         var run = AssertNoAddedErrors($"{namespaceLine}\n{attribute}\n{declaration}");
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
         Assert.Empty(GeneratorHarness.WarningsAndErrors(run.Output));
     }
 }

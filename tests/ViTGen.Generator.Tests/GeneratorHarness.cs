@@ -15,9 +15,13 @@ internal sealed record GeneratorRun(
 {
     public GeneratorRunResult Result => Driver.GetRunResult().Results.Single();
 
-    /// <summary>Generated sources by hint name.</summary>
-    public IReadOnlyDictionary<string, string> Sources
+    /// <summary>Every generated source by hint name, companion files included.</summary>
+    public IReadOnlyDictionary<string, string> AllSources
         => Result.GeneratedSources.ToDictionary(s => s.HintName, s => s.SourceText.ToString(), StringComparer.Ordinal);
+
+    /// <summary>The model files (<c>{FullName}.g.cs</c>) by hint name: one per generated model.</summary>
+    public IReadOnlyDictionary<string, string> Sources
+        => AllSources.Where(kv => GeneratorHarness.IsModelFile(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
     /// <summary>Warnings and errors of the compilation with the generated code, generator diagnostics included.</summary>
     public ImmutableArray<Diagnostic> OutputDiagnostics()
@@ -31,6 +35,13 @@ internal sealed record GeneratorRun(
 internal static class GeneratorHarness
 {
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
+
+    /// <summary>Files the generator writes beside a model's own <c>{FullName}.g.cs</c>.</summary>
+    private static readonly string[] CompanionSuffixes = { ".Cuda.g.cs" };
+
+    /// <summary>Whether a hint name is a model's own file rather than a companion such as its CUDA plan.</summary>
+    public static bool IsModelFile(string hintName)
+        => hintName.EndsWith(".g.cs", StringComparison.Ordinal) && !CompanionSuffixes.Any(s => hintName.EndsWith(s, StringComparison.Ordinal));
 
     private static readonly CSharpCompilationOptions CompilationOptions = new(
         OutputKind.DynamicallyLinkedLibrary,

@@ -81,7 +81,7 @@ public class IncrementalityTests
         // Unchanged even on an identical compilation, which still stops there.
         AssertAll(result.TrackedSteps.Values.SelectMany(steps => steps).SelectMany(s => s.Outputs), NotRecomputed, result, "every tracked step");
         AssertAll(result.TrackedOutputSteps.Values.SelectMany(steps => steps).SelectMany(s => s.Outputs), new[] { IncrementalStepRunReason.Cached }, result, "every output step");
-        Assert.Equal(2, result.GeneratedSources.Length);
+        Assert.Equal(2, result.GeneratedSources.Count(s => GeneratorHarness.IsModelFile(s.HintName)));
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public class IncrementalityTests
         AssertAll(Outputs(result, Names.Parse), NotRecomputed, result, Names.Parse);
         AssertAll(Outputs(result, Names.Models), NotRecomputed, result, Names.Models);
         AssertAll(SourceOutputs(result), NotRecomputed, result, "source output");
-        Assert.Equal(2, result.GeneratedSources.Length);
+        Assert.Equal(2, result.GeneratedSources.Count(s => GeneratorHarness.IsModelFile(s.HintName)));
     }
 
     [Fact]
@@ -130,9 +130,15 @@ public class IncrementalityTests
         Assert.Contains(models, o => ModelName(o.Value) == "First" && NotRecomputed.Contains(o.Reason));
         Assert.Contains(models, o => ModelName(o.Value) == "Second" && o.Reason == IncrementalStepRunReason.Modified);
 
-        var sources = SourceOutputs(result).ToList();
-        Assert.Equal(1, sources.Count(o => o.Reason == IncrementalStepRunReason.Modified));
-        Assert.Equal(1, sources.Count(o => NotRecomputed.Contains(o.Reason)));
+        // Pair every source output with the model that fed it: only Second's are re-run.
+        var sources = result.TrackedOutputSteps.SelectMany(kv => kv.Value)
+            .SelectMany(step => step.Inputs.Where(input => input.Source.Name == Names.Models)
+                .SelectMany(input => step.Outputs.Select(output => (Model: ModelName(input.Source.Outputs[input.OutputIndex].Value), output.Reason))))
+            .ToList();
+        Assert.Contains(sources, o => o.Model == "First");
+        Assert.All(sources.Where(o => o.Model == "First"), o => Assert.Contains(o.Reason, NotRecomputed));
+        Assert.Contains(sources, o => o.Model == "Second");
+        Assert.All(sources.Where(o => o.Model == "Second"), o => Assert.Equal(IncrementalStepRunReason.Modified, o.Reason));
         Assert.Contains("public const int Depth = 4;", result.GeneratedSources.Single(s => s.HintName == "Zoo.Second.g.cs").SourceText.ToString(), StringComparison.Ordinal);
     }
 
@@ -177,7 +183,7 @@ public class IncrementalityTests
         var compilation = GeneratorHarness.CreateCompilation(TwoModels);
         var edited = Edit(compilation, text => text.Replace("[VitModel(patch: 16, dim: 384, depth: 2, heads: 6)]", "", StringComparison.Ordinal));
         var result = RunAgain(compilation, edited);
-        Assert.Equal(new[] { "Zoo.First.g.cs" }, result.GeneratedSources.Select(s => s.HintName));
+        Assert.Equal(new[] { "Zoo.First.g.cs" }, result.GeneratedSources.Select(s => s.HintName).Where(GeneratorHarness.IsModelFile));
         Assert.Contains(Outputs(result, Names.Models), o => o.Reason == IncrementalStepRunReason.Removed);
     }
 
@@ -189,7 +195,7 @@ public class IncrementalityTests
         Assert.Equal("VITG0005", driver.GetRunResult().Diagnostics.Single().Id);
         driver = driver.RunGenerators(Edit(compilation, text => text.Replace("heads: 7", "heads: 6", StringComparison.Ordinal)));
         Assert.Empty(driver.GetRunResult().Diagnostics);
-        Assert.Equal(2, driver.GetRunResult().GeneratedTrees.Length);
+        Assert.Equal(2, driver.GetRunResult().Results.Single().GeneratedSources.Count(s => GeneratorHarness.IsModelFile(s.HintName)));
     }
 
     [Fact]

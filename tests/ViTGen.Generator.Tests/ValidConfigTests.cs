@@ -10,7 +10,7 @@ public class ValidConfigTests
     {
         var run = GeneratorHarness.Run(source);
         Assert.Empty(run.GeneratorDiagnostics);
-        Assert.Equal(expectedSources, run.Result.GeneratedSources.Length);
+        Assert.Equal(expectedSources, run.Sources.Count);
         var diagnostics = run.OutputDiagnostics();
         Assert.True(diagnostics.IsEmpty, GeneratorHarness.Format(diagnostics));
         return run;
@@ -186,7 +186,7 @@ public class ValidConfigTests
             """);
         var diagnostic = Assert.Single(run.GeneratorDiagnostics);
         Assert.Equal("VITG0013", diagnostic.Id);
-        Assert.Single(run.Result.GeneratedSources);
+        Assert.Single(run.Sources);
         var compilerDiagnostics = GeneratorHarness.WarningsAndErrors(run.Output);
         Assert.True(compilerDiagnostics.IsEmpty, GeneratorHarness.Format(compilerDiagnostics));
     }

@@ -1,0 +1,59 @@
+namespace ViTGen.CompilerServices;
+
+/// <summary>Loads a compiled model onto a GPU, or its weights into a host arena image. Used by generated code.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static unsafe class CudaLoading
+{
+    /// <summary>
+    /// Opens the GPU (loading the driver and cuBLAS first, so that a machine without them fails before the weights
+    /// are read), reads the checkpoint into <typeparamref name="TPlan"/>'s weight layout and copies it to the device.
+    /// </summary>
+    /// <exception cref="VitCudaException">The driver, cuBLAS or a device is missing, or a CUDA call failed.</exception>
+    /// <exception cref="VitWeightsException">The checkpoint does not match the model.</exception>
+    public static VitCudaModel Load<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var device = CudaDevice.Open();
+        ulong weights = 0;
+        try
+        {
+            using (var image = ReadWeights<TPlan>(path, options))
+            {
+                weights = device.Allocate(image.Length);
+                device.CopyToDevice(weights, image.Data, image.Length);
+            }
+            return new VitCudaModel(device, weights, TPlan.Layout, TPlan.Build);
+        }
+        catch
+        {
+            try
+            {
+                device.Free(weights);
+            }
+            catch (VitCudaException)
+            {
+                // Already failing; the first error is the one to report.
+            }
+            device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads every tensor of the checkpoint into a new host image of <typeparamref name="TPlan"/>'s weight region.</summary>
+    internal static GpuWeightImage ReadWeights<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
+    {
+        using var checkpoint = CheckpointReader.Open(path, options?.Checkpoint);
+        var image = new GpuWeightImage(TPlan.Layout.WeightFloats);
+        try
+        {
+            TPlan.ReadWeights(checkpoint, image);
+            checkpoint.EnsureAllRead();
+            return image;
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+}
