@@ -34,12 +34,15 @@ public sealed class VitModelGenerator : IIncrementalGenerator
         var parsed = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 "ViTGen.VitModelAttribute",
-                static (node, _) => node is ClassDeclarationSyntax,
+                static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax, // records get a diagnostic
                 static (syntaxContext, token) => VitModelParser.Parse(syntaxContext, token))
             .WithTrackingName(TrackingNames.Parse);
 
         var diagnostics = parsed.SelectMany(static (result, _) => result.Diagnostics).WithTrackingName(TrackingNames.Diagnostics);
-        context.RegisterSourceOutput(diagnostics, static (output, diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic()));
+        // Reported against the current compilation's trees (so pragmas apply); the combine re-runs only this cheap
+        // step on edits, never the parser or the emitters.
+        context.RegisterSourceOutput(diagnostics.Combine(context.CompilationProvider),
+            static (output, pair) => output.ReportDiagnostic(pair.Left.ToDiagnostic(pair.Right)));
 
         var models = parsed
             .Where(static result => result.Model is not null)

@@ -37,7 +37,7 @@ internal static class GeneratorHarness
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
     /// <summary>Files the generator writes beside a model's own <c>{FullName}.g.cs</c>.</summary>
-    private static readonly string[] CompanionSuffixes = { ".Cuda.g.cs" };
+    private static readonly string[] CompanionSuffixes = { ".CudaPlan.g.cs" };
 
     /// <summary>Whether a hint name is a model's own file rather than a companion such as its CUDA plan.</summary>
     public static bool IsModelFile(string hintName)

@@ -75,6 +75,21 @@ internal static class DiagnosticDescriptors
         "Head dimension dim / heads = {0} is not a multiple of 8: it works, but attention kernels waste vector lanes",
         "Standard ViTs use 64; any value is computed correctly.");
 
+    public static readonly DiagnosticDescriptor ReservedName = Error("VITG0014",
+        "[VitModel] class name collides with a generated member",
+        "'{0}' is also the name of a member the generator adds to the class: rename the class",
+        "Generated classes contain constants (Dim, Tokens, ...), methods (Load, Forward, ...) and nested types (Block, Workspace, ...); C# forbids a member named like its class.");
+
+    public static readonly DiagnosticDescriptor UnsupportedClassKind = Error("VITG0015",
+        "[VitModel] needs a plain class",
+        "'{0}' is {1}: [VitModel] needs a non-static, non-abstract, non-file-local class (not a record)",
+        "The generator adds instance members, a private constructor and a static Load factory to an ordinary partial class.");
+
+    public static readonly DiagnosticDescriptor NameDiffersOnlyInCase = Error("VITG0016",
+        "[VitModel] class names must differ in more than case",
+        "'{0}' differs only in case from the [VitModel] class '{1}' beside it: generated file names are case-insensitive, rename one",
+        "Each model's generated files are named after the class, and Roslyn (like Windows file systems) compares those names ignoring case.");
+
     private static DiagnosticDescriptor Error(string id, string title, string message, string description)
         => new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description);
 

@@ -12,7 +12,7 @@ namespace ViTGen.Generator.Emitting;
 // A = W, lda = in, B = X, ldb = in, C = Y, ldc = out). Attention uses the same rule per (image, head).
 internal static partial class GpuPlanEmitter
 {
-    private const string Plan = "Kernels.GpuPlanBuilder";
+    private const string Plan = TypeScaffold.Support + ".GpuPlanBuilder";
 
     private static void WriteBuild(IndentedWriter w, VitModelSpec s, GpuArena a)
     {

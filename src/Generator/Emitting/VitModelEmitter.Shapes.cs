@@ -24,7 +24,7 @@ internal static partial class VitModelEmitter
 
     private static void WriteShapes(IndentedWriter w, VitModelSpec s)
     {
-        string name = s.Type.Name;
+        string name = TypeScaffold.Escape(s.Type.Name);
         using (w.Block($"private readonly struct PatchGrid : {Kernels}.IPatchGrid"))
         {
             w.Line($"public static int Channels => {name}.Channels;")

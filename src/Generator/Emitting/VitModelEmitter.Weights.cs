@@ -8,7 +8,7 @@ internal static partial class VitModelEmitter
 {
     private static void WriteLoad(IndentedWriter w, VitModelSpec s)
     {
-        string name = s.Type.Name;
+        string name = TypeScaffold.Escape(s.Type.Name);
         w.Line("/// <summary>")
          .Line("/// Loads safetensors weights (timm, Hugging Face, torchvision or OpenAI CLIP names) and checks every tensor against")
          .Line("/// this model's shapes. Failures throw <see cref=\"global::ViTGen.VitWeightsException\"/> naming the tensor.")
@@ -36,18 +36,18 @@ internal static partial class VitModelEmitter
             w.Line("_threads = threads;");
             using (w.Block("try"))
             {
-                w.Line($"_patchEmbedding = Kernels.WeightLoading.ReadPatchEmbedding(checkpoint, \"patch_embed.proj\", Dim, Channels, PatchSize, hasBias: {Bool(!s.PreNorm)});");
-                if (s.ClassToken) w.Line("_classToken = Kernels.WeightLoading.ReadBuffer(checkpoint, \"cls_token\", 1, 1, Dim);");
-                if (s.Distilled) w.Line("_distillationToken = Kernels.WeightLoading.ReadBuffer(checkpoint, \"dist_token\", 1, 1, Dim);");
-                if (s.Registers > 0) w.Line($"_registerTokens = Kernels.WeightLoading.ReadBuffer(checkpoint, \"reg_token\", 1, {Int(s.Registers)}, Dim);");
-                w.Line("_positionEmbedding = Kernels.WeightLoading.ReadBuffer(checkpoint, \"pos_embed\", 1, PositionRows, Dim);");
-                if (s.PreNorm) w.Line("_preNorm = Kernels.WeightLoading.ReadLayerNorm(checkpoint, \"norm_pre\", Dim);");
+                w.Line($"_patchEmbedding = {Kernels}.WeightLoading.ReadPatchEmbedding(checkpoint, \"patch_embed.proj\", Dim, Channels, PatchSize, hasBias: {Bool(!s.PreNorm)});");
+                if (s.ClassToken) w.Line($"_classToken = {Kernels}.WeightLoading.ReadBuffer(checkpoint, \"cls_token\", 1, 1, Dim);");
+                if (s.Distilled) w.Line($"_distillationToken = {Kernels}.WeightLoading.ReadBuffer(checkpoint, \"dist_token\", 1, 1, Dim);");
+                if (s.Registers > 0) w.Line($"_registerTokens = {Kernels}.WeightLoading.ReadBuffer(checkpoint, \"reg_token\", 1, {Int(s.Registers)}, Dim);");
+                w.Line($"_positionEmbedding = {Kernels}.WeightLoading.ReadBuffer(checkpoint, \"pos_embed\", 1, PositionRows, Dim);");
+                if (s.PreNorm) w.Line($"_preNorm = {Kernels}.WeightLoading.ReadLayerNorm(checkpoint, \"norm_pre\", Dim);");
                 w.Line("_blocks = new Block[Depth];")
-                 .Line($"for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, Kernels.WeightLoading.BlockPrefix(i));")
-                 .Line($"_finalNorm = Kernels.WeightLoading.ReadLayerNorm(checkpoint, \"{(s.Pooling == Pooling.Avg ? "fc_norm" : "norm")}\", Dim);");
+                 .Line($"for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, {Kernels}.WeightLoading.BlockPrefix(i));")
+                 .Line($"_finalNorm = {Kernels}.WeightLoading.ReadLayerNorm(checkpoint, \"{(s.Pooling == Pooling.Avg ? "fc_norm" : "norm")}\", Dim);");
                 // OpenAI CLIP's projection has no bias; every other dialect's head does.
-                if (s.Classes > 0) w.Line($"_head = Kernels.WeightLoading.ReadLinear(checkpoint, \"head\", NumClasses, Dim, hasBias: checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip);");
-                if (s.Distilled) w.Line("_distillationHead = Kernels.WeightLoading.ReadLinear(checkpoint, \"head_dist\", NumClasses, Dim, hasBias: true);");
+                if (s.Classes > 0) w.Line($"_head = {Kernels}.WeightLoading.ReadLinear(checkpoint, \"head\", NumClasses, Dim, hasBias: checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip);");
+                if (s.Distilled) w.Line($"_distillationHead = {Kernels}.WeightLoading.ReadLinear(checkpoint, \"head_dist\", NumClasses, Dim, hasBias: true);");
             }
             using (w.Block("catch"))
             {
@@ -97,12 +97,12 @@ internal static partial class VitModelEmitter
                 {
                     string ls1 = s.LayerScale ? ", layerScale: prefix + \".ls1.gamma\"" : "";
                     string ls2 = s.LayerScale ? ", layerScale: prefix + \".ls2.gamma\"" : "";
-                    w.Line("Norm1 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + \".norm1\", Dim);")
-                     .Line($"Qkv = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + \".attn.qkv\", 3 * Dim, Dim, hasBias: {Bool(s.QkvBias)});")
-                     .Line($"Proj = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + \".attn.proj\", Dim, Dim, hasBias: true{ls1});")
-                     .Line("Norm2 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + \".norm2\", Dim);")
-                     .Line("Fc1 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + \".mlp.fc1\", MlpDim, Dim, hasBias: true);")
-                     .Line($"Fc2 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + \".mlp.fc2\", Dim, MlpDim, hasBias: true{ls2});");
+                    w.Line($"Norm1 = {Kernels}.WeightLoading.ReadLayerNorm(checkpoint, prefix + \".norm1\", Dim);")
+                     .Line($"Qkv = {Kernels}.WeightLoading.ReadLinear(checkpoint, prefix + \".attn.qkv\", 3 * Dim, Dim, hasBias: {Bool(s.QkvBias)});")
+                     .Line($"Proj = {Kernels}.WeightLoading.ReadLinear(checkpoint, prefix + \".attn.proj\", Dim, Dim, hasBias: true{ls1});")
+                     .Line($"Norm2 = {Kernels}.WeightLoading.ReadLayerNorm(checkpoint, prefix + \".norm2\", Dim);")
+                     .Line($"Fc1 = {Kernels}.WeightLoading.ReadLinear(checkpoint, prefix + \".mlp.fc1\", MlpDim, Dim, hasBias: true);")
+                     .Line($"Fc2 = {Kernels}.WeightLoading.ReadLinear(checkpoint, prefix + \".mlp.fc2\", Dim, MlpDim, hasBias: true{ls2});");
                 }
                 using (w.Block("catch"))
                 {

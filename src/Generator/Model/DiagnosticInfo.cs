@@ -11,7 +11,18 @@ internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePosition
         ? null
         : new LocationInfo(location.SourceTree.FilePath, location.SourceSpan, location.GetLineSpan().Span);
 
-    public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
+    /// <summary>
+    /// Back to a location in the compilation's own tree, so <c>#pragma warning disable</c> applies (an external
+    /// location made from a path has no tree, and the compiler cannot see pragmas around it).
+    /// </summary>
+    public Location ToLocation(Compilation compilation)
+    {
+        foreach (var tree in compilation.SyntaxTrees)
+        {
+            if (tree.FilePath == FilePath && tree.Length >= Span.End) return Location.Create(tree, Span);
+        }
+        return Location.Create(FilePath, Span, LineSpan);
+    }
 }
 
 /// <summary>A diagnostic as equatable data, turned into a real <see cref="Diagnostic"/> only when reported.</summary>
@@ -20,7 +31,8 @@ internal sealed record DiagnosticInfo(DiagnosticDescriptor Descriptor, LocationI
     public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, Location? location, params string[] arguments)
         => new(descriptor, LocationInfo.From(location), arguments.ToEquatableArray());
 
-    public Diagnostic ToDiagnostic() => Diagnostic.Create(Descriptor, Location?.ToLocation(), System.Linq.Enumerable.ToArray<object>(Arguments));
+    public Diagnostic ToDiagnostic(Compilation compilation)
+        => Diagnostic.Create(Descriptor, Location?.ToLocation(compilation), System.Linq.Enumerable.ToArray<object>(Arguments));
 }
 
 /// <summary>What the parser found for one attributed class: a model to emit (null on errors) and diagnostics.</summary>

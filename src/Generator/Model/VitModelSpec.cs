@@ -33,8 +33,12 @@ internal sealed record VitModelSpec(
     public int PositionRows => NoEmbedClass ? NumPatches : Tokens;
 }
 
-/// <summary>Where the partial class lives: namespace, containing types (outermost first) and its own name.</summary>
-internal sealed record TypeLocation(string? Namespace, EquatableArray<string> ContainingTypes, string Name)
+/// <summary>
+/// Where the partial class lives: namespace, containing types (outermost first) with their declaration keywords
+/// (<c>class</c>, <c>struct</c>, <c>record</c>, <c>record struct</c>, <c>interface</c>), and its own name. Names are plain
+/// (no '@'); the emitter escapes keywords.
+/// </summary>
+internal sealed record TypeLocation(string? Namespace, EquatableArray<string> ContainingTypes, EquatableArray<string> ContainingKinds, string Name)
 {
     public string FullName => string.Join(".", new[] { Namespace }.Where(n => n is not null).Concat(ContainingTypes).Append(Name));
 }

@@ -35,7 +35,7 @@ internal static class VitModelParser
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
         var type = (INamedTypeSymbol)context.TargetSymbol;
-        var classSyntax = (ClassDeclarationSyntax)context.TargetNode;
+        var classSyntax = (TypeDeclarationSyntax)context.TargetNode;
         var attribute = context.Attributes[0];
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
         var attributeLocation = attributeSyntax?.GetLocation() ?? classSyntax.Identifier.GetLocation();
@@ -74,8 +74,20 @@ internal static class VitModelParser
             || (firstSyntax.SyntaxTree == ours.SyntaxTree && firstSyntax.Span == ours.Span);
     }
 
-    private static void CheckDeclaration(INamedTypeSymbol type, ClassDeclarationSyntax syntax, Location location, List<DiagnosticInfo> diagnostics)
+    private static void CheckDeclaration(INamedTypeSymbol type, TypeDeclarationSyntax syntax, Location location, List<DiagnosticInfo> diagnostics)
     {
+        string? unsupported = syntax is RecordDeclarationSyntax ? "a record"
+            : type.IsStatic ? "static"
+            : type.IsAbstract ? "abstract"
+            : syntax.Modifiers.Any(m => m.Text == "file") ? "file-local"
+            : null;
+        if (unsupported is not null)
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedClassKind, location, type.Name, unsupported));
+        var caseTwin = CaseTwin(type);
+        if (caseTwin is not null)
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NameDiffersOnlyInCase, location, type.Name, caseTwin));
+        if (GeneratedMembers.Names.Contains(type.Name))
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ReservedName, location, type.Name));
         if (!syntax.Modifiers.Any(m => m.Text == "partial"))
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, location, type.Name));
         if (type.IsGenericType) // also true when a containing type is generic: name the class with its containers
@@ -131,10 +143,41 @@ internal static class VitModelParser
     private static TypeLocation Describe(INamedTypeSymbol type)
     {
         var containing = new List<string>();
-        for (var parent = type.ContainingType; parent is not null; parent = parent.ContainingType) containing.Insert(0, parent.Name);
-        string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
-        return new TypeLocation(ns, containing.ToEquatableArray(), type.Name);
+        var kinds = new List<string>();
+        for (var parent = type.ContainingType; parent is not null; parent = parent.ContainingType)
+        {
+            containing.Insert(0, parent.Name);
+            kinds.Insert(0, DeclarationKeyword(parent));
+        }
+        // Plain names, segment by segment (ToDisplayString would add '@' to keywords; the emitter decides that).
+        var segments = new List<string>();
+        for (var ns = type.ContainingNamespace; ns is not null && !ns.IsGlobalNamespace; ns = ns.ContainingNamespace) segments.Insert(0, ns.Name);
+        return new TypeLocation(segments.Count == 0 ? null : string.Join(".", segments), containing.ToEquatableArray(), kinds.ToEquatableArray(), type.Name);
     }
+
+    /// <summary>Another [VitModel] type beside this one whose name differs only in case; the ordinal-first one keeps its name.</summary>
+    private static string? CaseTwin(INamedTypeSymbol type)
+    {
+        var siblings = type.ContainingType is { } parent ? parent.GetTypeMembers() : type.ContainingNamespace.GetTypeMembers();
+        foreach (var sibling in siblings)
+        {
+            if (!SymbolEqualityComparer.Default.Equals(sibling, type)
+                && string.Equals(sibling.Name, type.Name, StringComparison.OrdinalIgnoreCase)
+                && string.CompareOrdinal(sibling.Name, type.Name) < 0
+                && sibling.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "ViTGen.VitModelAttribute"))
+                return sibling.Name;
+        }
+        return null;
+    }
+
+    private static string DeclarationKeyword(INamedTypeSymbol type) => type switch
+    {
+        { IsRecord: true, TypeKind: TypeKind.Struct } => "record struct",
+        { IsRecord: true } => "record",
+        { TypeKind: TypeKind.Struct } => "struct",
+        { TypeKind: TypeKind.Interface } => "interface",
+        _ => "class",
+    };
 
     private static void CheckValues(VitModelSpec spec, Dictionary<string, TypedConstant> a, Func<string, Location> where, List<DiagnosticInfo> diagnostics)
     {

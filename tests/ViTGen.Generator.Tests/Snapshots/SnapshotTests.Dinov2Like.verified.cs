@@ -3,11 +3,11 @@
 // ViT: 3x518x518 input, 14x14 patches, 5 prefix + 1369 patch tokens of width 384, 12 blocks of 6 heads (head dim 64), MLP 1536, token pooling, no head (pooled features).
 #nullable enable
 
-using Kernels = global::ViTGen.CompilerServices;
+using ViTGenSupport = global::ViTGen.CompilerServices;
 
 namespace Zoo
 {
-    partial class Dinov2Small : global::System.IDisposable, Kernels.IImageForward
+    partial class Dinov2Small : global::System.IDisposable, ViTGenSupport.IImageForward
     {
         /// <summary>Input width and height in pixels.</summary>
         public const int ImageSize = 518;
@@ -42,13 +42,13 @@ namespace Zoo
         private const int PositionRows = 1369; // patches only (no_embed_class)
         private const float NormEps = 1E-06f;
 
-        private readonly Kernels.PackedLinear _patchEmbedding;
-        private readonly Kernels.NativeBuffer _classToken;
-        private readonly Kernels.NativeBuffer _registerTokens;
-        private readonly Kernels.NativeBuffer _positionEmbedding;
+        private readonly ViTGenSupport.PackedLinear _patchEmbedding;
+        private readonly ViTGenSupport.NativeBuffer _classToken;
+        private readonly ViTGenSupport.NativeBuffer _registerTokens;
+        private readonly ViTGenSupport.NativeBuffer _positionEmbedding;
         private readonly Block[] _blocks;
-        private readonly Kernels.LayerNormWeights _finalNorm; // norm, before pooling
-        private readonly Workspace?[] _workspaces = new Workspace?[Kernels.WorkerPool.Shared.Threads];
+        private readonly ViTGenSupport.LayerNormWeights _finalNorm; // norm, before pooling
+        private readonly Workspace?[] _workspaces = new Workspace?[ViTGenSupport.WorkerPool.Shared.Threads];
         private readonly object _gate = new object();
         private readonly int _threads;
         private bool _disposed;
@@ -59,8 +59,8 @@ namespace Zoo
         /// </summary>
         public static Dinov2Small Load(string path, global::ViTGen.VitOptions? options = null)
         {
-            int threads = Kernels.BatchRunner.Threads(options);
-            using var checkpoint = Kernels.CheckpointReader.Open(path, options?.Checkpoint);
+            int threads = ViTGenSupport.BatchRunner.Threads(options);
+            using var checkpoint = ViTGenSupport.CheckpointReader.Open(path, options?.Checkpoint);
             var model = new Dinov2Small(checkpoint, threads);
             try
             {
@@ -74,18 +74,18 @@ namespace Zoo
             }
         }
 
-        private Dinov2Small(Kernels.CheckpointReader checkpoint, int threads)
+        private Dinov2Small(ViTGenSupport.CheckpointReader checkpoint, int threads)
         {
             _threads = threads;
             try
             {
-                _patchEmbedding = Kernels.WeightLoading.ReadPatchEmbedding(checkpoint, "patch_embed.proj", Dim, Channels, PatchSize, hasBias: true);
-                _classToken = Kernels.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
-                _registerTokens = Kernels.WeightLoading.ReadBuffer(checkpoint, "reg_token", 1, 4, Dim);
-                _positionEmbedding = Kernels.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
+                _patchEmbedding = ViTGenSupport.WeightLoading.ReadPatchEmbedding(checkpoint, "patch_embed.proj", Dim, Channels, PatchSize, hasBias: true);
+                _classToken = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
+                _registerTokens = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "reg_token", 1, 4, Dim);
+                _positionEmbedding = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
                 _blocks = new Block[Depth];
-                for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, Kernels.WeightLoading.BlockPrefix(i));
-                _finalNorm = Kernels.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);
+                for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, ViTGenSupport.WeightLoading.BlockPrefix(i));
+                _finalNorm = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);
             }
             catch
             {
@@ -101,15 +101,15 @@ namespace Zoo
         /// </summary>
         public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)
         {
-            Kernels.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
+            ViTGenSupport.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
             lock (_gate)
             {
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                Kernels.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
+                ViTGenSupport.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
             }
         }
 
-        void Kernels.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
+        void ViTGenSupport.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
         {
             var workspace = _workspaces[worker] ??= new Workspace();
             EmbedPatches(image, workspace, threads);
@@ -137,45 +137,45 @@ namespace Zoo
         /// <summary>Tokens of one image: patch tokens + position embedding, then the prefix tokens in front (no_embed_class).</summary>
         private void EmbedPatches(global::System.ReadOnlySpan<float> image, Workspace workspace, int threads)
         {
-            Kernels.PatchEmbedding.Unfold<PatchGrid>(image, workspace.Patches);
-            Kernels.Gemm.Linear<PatchEmbeddingGemm, Kernels.StoreEpilogue>(workspace.Patches, 0, _patchEmbedding, workspace.X, PrefixTokens, threads);
-            Kernels.TokenOps.CopyRows(_classToken, 0, workspace.X, 0, 1, Dim);
-            Kernels.TokenOps.CopyRows(_registerTokens, 0, workspace.X, 1, 4, Dim);
-            Kernels.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, PrefixTokens, PositionRows, Dim);
+            ViTGenSupport.PatchEmbedding.Unfold<PatchGrid>(image, workspace.Patches);
+            ViTGenSupport.Gemm.Linear<PatchEmbeddingGemm, ViTGenSupport.StoreEpilogue>(workspace.Patches, 0, _patchEmbedding, workspace.X, PrefixTokens, threads);
+            ViTGenSupport.TokenOps.CopyRows(_classToken, 0, workspace.X, 0, 1, Dim);
+            ViTGenSupport.TokenOps.CopyRows(_registerTokens, 0, workspace.X, 1, 4, Dim);
+            ViTGenSupport.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, PrefixTokens, PositionRows, Dim);
         }
 
         /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
         private static void RunBlock(Block block, Workspace workspace, int threads)
         {
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
-            Kernels.Gemm.Linear<QkvGemm, Kernels.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
-            Kernels.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, threads);
-            Kernels.Gemm.Linear<ProjGemm, Kernels.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
-            Kernels.Gemm.Linear<Fc1Gemm, Kernels.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
-            Kernels.Gemm.Linear<Fc2Gemm, Kernels.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
+            ViTGenSupport.Gemm.Linear<QkvGemm, ViTGenSupport.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
+            ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, threads);
+            ViTGenSupport.Gemm.Linear<ProjGemm, ViTGenSupport.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
+            ViTGenSupport.Gemm.Linear<Fc1Gemm, ViTGenSupport.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
+            ViTGenSupport.Gemm.Linear<Fc2Gemm, ViTGenSupport.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
         }
 
         /// <summary>norm on the class token; no head.</summary>
         private void PoolAndClassify(Workspace workspace, global::System.Span<float> output, int threads)
         {
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0);
-            Kernels.TokenOps.CopyRow(workspace.Pooled, 0, Dim, output);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0);
+            ViTGenSupport.TokenOps.CopyRow(workspace.Pooled, 0, Dim, output);
         }
 
-        private readonly struct PatchGrid : Kernels.IPatchGrid
+        private readonly struct PatchGrid : ViTGenSupport.IPatchGrid
         {
             public static int Channels => Dinov2Small.Channels;
             public static int ImageSize => Dinov2Small.ImageSize;
             public static int PatchSize => Dinov2Small.PatchSize;
         }
 
-        private readonly struct Width : Kernels.IDimension
+        private readonly struct Width : ViTGenSupport.IDimension
         {
             public static int Value => Dim;
         }
 
-        private readonly struct AttentionShape : Kernels.IAttentionShape
+        private readonly struct AttentionShape : ViTGenSupport.IAttentionShape
         {
             public static int Tokens => Dinov2Small.Tokens;
             public static int Heads => Dinov2Small.Heads;
@@ -184,7 +184,7 @@ namespace Zoo
         }
 
         /// <summary>patch_embed.proj over unfolded patches: [1369 x 588] x [588 x 384].</summary>
-        private readonly struct PatchEmbeddingGemm : Kernels.IGemmShape
+        private readonly struct PatchEmbeddingGemm : ViTGenSupport.IGemmShape
         {
             public static int M => NumPatches;
             public static int N => Dim;
@@ -194,7 +194,7 @@ namespace Zoo
         }
 
         /// <summary>attn.qkv: [1374 x 384] x [384 x 1152].</summary>
-        private readonly struct QkvGemm : Kernels.IGemmShape
+        private readonly struct QkvGemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => 3 * Dim;
@@ -204,7 +204,7 @@ namespace Zoo
         }
 
         /// <summary>attn.proj: [1374 x 384] x [384 x 384].</summary>
-        private readonly struct ProjGemm : Kernels.IGemmShape
+        private readonly struct ProjGemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => Dim;
@@ -214,7 +214,7 @@ namespace Zoo
         }
 
         /// <summary>mlp.fc1: [1374 x 384] x [384 x 1536].</summary>
-        private readonly struct Fc1Gemm : Kernels.IGemmShape
+        private readonly struct Fc1Gemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => MlpDim;
@@ -224,7 +224,7 @@ namespace Zoo
         }
 
         /// <summary>mlp.fc2: [1374 x 1536] x [1536 x 384].</summary>
-        private readonly struct Fc2Gemm : Kernels.IGemmShape
+        private readonly struct Fc2Gemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => Dim;
@@ -236,19 +236,19 @@ namespace Zoo
         /// <summary>One transformer block's weights in kernel layout (LayerScale folded into proj and fc2).</summary>
         private sealed class Block : global::System.IDisposable
         {
-            public readonly Kernels.LayerNormWeights Norm1, Norm2;
-            public readonly Kernels.PackedLinear Qkv, Proj, Fc1, Fc2;
+            public readonly ViTGenSupport.LayerNormWeights Norm1, Norm2;
+            public readonly ViTGenSupport.PackedLinear Qkv, Proj, Fc1, Fc2;
 
-            public Block(Kernels.CheckpointReader checkpoint, string prefix)
+            public Block(ViTGenSupport.CheckpointReader checkpoint, string prefix)
             {
                 try
                 {
-                    Norm1 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm1", Dim);
-                    Qkv = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.qkv", 3 * Dim, Dim, hasBias: true);
-                    Proj = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.proj", Dim, Dim, hasBias: true, layerScale: prefix + ".ls1.gamma");
-                    Norm2 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm2", Dim);
-                    Fc1 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc1", MlpDim, Dim, hasBias: true);
-                    Fc2 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc2", Dim, MlpDim, hasBias: true, layerScale: prefix + ".ls2.gamma");
+                    Norm1 = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm1", Dim);
+                    Qkv = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.qkv", 3 * Dim, Dim, hasBias: true);
+                    Proj = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.proj", Dim, Dim, hasBias: true, layerScale: prefix + ".ls1.gamma");
+                    Norm2 = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm2", Dim);
+                    Fc1 = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc1", MlpDim, Dim, hasBias: true);
+                    Fc2 = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc2", Dim, MlpDim, hasBias: true, layerScale: prefix + ".ls2.gamma");
                 }
                 catch
                 {
@@ -271,14 +271,14 @@ namespace Zoo
         /// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>
         private sealed class Workspace : global::System.IDisposable
         {
-            public readonly Kernels.NativeBuffer Patches = new(NumPatches * PatchFeatures);
-            public readonly Kernels.NativeBuffer X = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Normed = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Qkv = new(Tokens * 3 * Dim);
-            public readonly Kernels.NativeBuffer Context = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Hidden = new(Tokens * MlpDim);
-            public readonly Kernels.NativeBuffer Pooled = new(1 * Dim);
-            public readonly Kernels.NativeBuffer Logits = new(1 * NumClasses);
+            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures);
+            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim);
+            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim);
+            public readonly ViTGenSupport.NativeBuffer Pooled = new(1 * Dim);
+            public readonly ViTGenSupport.NativeBuffer Logits = new(1 * NumClasses);
 
             public void Dispose()
             {

@@ -3,11 +3,11 @@
 // ViT: 3x224x224 input, 16x16 patches, 2 prefix + 196 patch tokens of width 192, 12 blocks of 3 heads (head dim 64), MLP 768, token pooling, a 1000-class head.
 #nullable enable
 
-using Kernels = global::ViTGen.CompilerServices;
+using ViTGenSupport = global::ViTGen.CompilerServices;
 
 namespace Zoo
 {
-    partial class DeitTinyDistilled : global::System.IDisposable, Kernels.IImageForward
+    partial class DeitTinyDistilled : global::System.IDisposable, ViTGenSupport.IImageForward
     {
         /// <summary>Input width and height in pixels.</summary>
         public const int ImageSize = 224;
@@ -42,15 +42,15 @@ namespace Zoo
         private const int PositionRows = 198; // every token
         private const float NormEps = 1E-06f;
 
-        private readonly Kernels.PackedLinear _patchEmbedding;
-        private readonly Kernels.NativeBuffer _classToken;
-        private readonly Kernels.NativeBuffer _distillationToken;
-        private readonly Kernels.NativeBuffer _positionEmbedding;
+        private readonly ViTGenSupport.PackedLinear _patchEmbedding;
+        private readonly ViTGenSupport.NativeBuffer _classToken;
+        private readonly ViTGenSupport.NativeBuffer _distillationToken;
+        private readonly ViTGenSupport.NativeBuffer _positionEmbedding;
         private readonly Block[] _blocks;
-        private readonly Kernels.LayerNormWeights _finalNorm; // norm, before pooling
-        private readonly Kernels.PackedLinear _head;
-        private readonly Kernels.PackedLinear _distillationHead;
-        private readonly Workspace?[] _workspaces = new Workspace?[Kernels.WorkerPool.Shared.Threads];
+        private readonly ViTGenSupport.LayerNormWeights _finalNorm; // norm, before pooling
+        private readonly ViTGenSupport.PackedLinear _head;
+        private readonly ViTGenSupport.PackedLinear _distillationHead;
+        private readonly Workspace?[] _workspaces = new Workspace?[ViTGenSupport.WorkerPool.Shared.Threads];
         private readonly object _gate = new object();
         private readonly int _threads;
         private bool _disposed;
@@ -61,8 +61,8 @@ namespace Zoo
         /// </summary>
         public static DeitTinyDistilled Load(string path, global::ViTGen.VitOptions? options = null)
         {
-            int threads = Kernels.BatchRunner.Threads(options);
-            using var checkpoint = Kernels.CheckpointReader.Open(path, options?.Checkpoint);
+            int threads = ViTGenSupport.BatchRunner.Threads(options);
+            using var checkpoint = ViTGenSupport.CheckpointReader.Open(path, options?.Checkpoint);
             var model = new DeitTinyDistilled(checkpoint, threads);
             try
             {
@@ -76,20 +76,20 @@ namespace Zoo
             }
         }
 
-        private DeitTinyDistilled(Kernels.CheckpointReader checkpoint, int threads)
+        private DeitTinyDistilled(ViTGenSupport.CheckpointReader checkpoint, int threads)
         {
             _threads = threads;
             try
             {
-                _patchEmbedding = Kernels.WeightLoading.ReadPatchEmbedding(checkpoint, "patch_embed.proj", Dim, Channels, PatchSize, hasBias: true);
-                _classToken = Kernels.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
-                _distillationToken = Kernels.WeightLoading.ReadBuffer(checkpoint, "dist_token", 1, 1, Dim);
-                _positionEmbedding = Kernels.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
+                _patchEmbedding = ViTGenSupport.WeightLoading.ReadPatchEmbedding(checkpoint, "patch_embed.proj", Dim, Channels, PatchSize, hasBias: true);
+                _classToken = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
+                _distillationToken = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "dist_token", 1, 1, Dim);
+                _positionEmbedding = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
                 _blocks = new Block[Depth];
-                for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, Kernels.WeightLoading.BlockPrefix(i));
-                _finalNorm = Kernels.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);
-                _head = Kernels.WeightLoading.ReadLinear(checkpoint, "head", NumClasses, Dim, hasBias: checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip);
-                _distillationHead = Kernels.WeightLoading.ReadLinear(checkpoint, "head_dist", NumClasses, Dim, hasBias: true);
+                for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, ViTGenSupport.WeightLoading.BlockPrefix(i));
+                _finalNorm = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);
+                _head = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, "head", NumClasses, Dim, hasBias: checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip);
+                _distillationHead = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, "head_dist", NumClasses, Dim, hasBias: true);
             }
             catch
             {
@@ -105,15 +105,15 @@ namespace Zoo
         /// </summary>
         public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)
         {
-            Kernels.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
+            ViTGenSupport.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
             lock (_gate)
             {
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                Kernels.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
+                ViTGenSupport.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
             }
         }
 
-        void Kernels.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
+        void ViTGenSupport.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
         {
             var workspace = _workspaces[worker] ??= new Workspace();
             EmbedPatches(image, workspace, threads);
@@ -143,47 +143,47 @@ namespace Zoo
         /// <summary>Tokens of one image: [prefix tokens, patch tokens] + position embedding.</summary>
         private void EmbedPatches(global::System.ReadOnlySpan<float> image, Workspace workspace, int threads)
         {
-            Kernels.PatchEmbedding.Unfold<PatchGrid>(image, workspace.Patches);
-            Kernels.Gemm.Linear<PatchEmbeddingGemm, Kernels.StoreEpilogue>(workspace.Patches, 0, _patchEmbedding, workspace.X, PrefixTokens, threads);
-            Kernels.TokenOps.CopyRows(_classToken, 0, workspace.X, 0, 1, Dim);
-            Kernels.TokenOps.CopyRows(_distillationToken, 0, workspace.X, 1, 1, Dim);
-            Kernels.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, 0, PositionRows, Dim);
+            ViTGenSupport.PatchEmbedding.Unfold<PatchGrid>(image, workspace.Patches);
+            ViTGenSupport.Gemm.Linear<PatchEmbeddingGemm, ViTGenSupport.StoreEpilogue>(workspace.Patches, 0, _patchEmbedding, workspace.X, PrefixTokens, threads);
+            ViTGenSupport.TokenOps.CopyRows(_classToken, 0, workspace.X, 0, 1, Dim);
+            ViTGenSupport.TokenOps.CopyRows(_distillationToken, 0, workspace.X, 1, 1, Dim);
+            ViTGenSupport.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, 0, PositionRows, Dim);
         }
 
         /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
         private static void RunBlock(Block block, Workspace workspace, int threads)
         {
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
-            Kernels.Gemm.Linear<QkvGemm, Kernels.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
-            Kernels.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, threads);
-            Kernels.Gemm.Linear<ProjGemm, Kernels.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
-            Kernels.Gemm.Linear<Fc1Gemm, Kernels.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
-            Kernels.Gemm.Linear<Fc2Gemm, Kernels.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
+            ViTGenSupport.Gemm.Linear<QkvGemm, ViTGenSupport.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
+            ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, threads);
+            ViTGenSupport.Gemm.Linear<ProjGemm, ViTGenSupport.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
+            ViTGenSupport.Gemm.Linear<Fc1Gemm, ViTGenSupport.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
+            ViTGenSupport.Gemm.Linear<Fc2Gemm, ViTGenSupport.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
         }
 
         /// <summary>norm on the class and distillation tokens, then the mean of the two heads (DeiT inference).</summary>
         private void PoolAndClassify(Workspace workspace, global::System.Span<float> output, int threads)
         {
-            Kernels.LayerNorm.Apply<Width>(workspace.X, 0, 2, _finalNorm, NormEps, workspace.Pooled, 0);
-            Kernels.Gemm.Linear<HeadGemm, Kernels.StoreEpilogue>(workspace.Pooled, 0, _head, workspace.Logits, 0, threads);
-            Kernels.Gemm.Linear<HeadGemm, Kernels.StoreEpilogue>(workspace.Pooled, 1, _distillationHead, workspace.Logits, 1, threads);
-            Kernels.TokenOps.AverageRows(workspace.Logits, 0, 1, NumClasses, output);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, 2, _finalNorm, NormEps, workspace.Pooled, 0);
+            ViTGenSupport.Gemm.Linear<HeadGemm, ViTGenSupport.StoreEpilogue>(workspace.Pooled, 0, _head, workspace.Logits, 0, threads);
+            ViTGenSupport.Gemm.Linear<HeadGemm, ViTGenSupport.StoreEpilogue>(workspace.Pooled, 1, _distillationHead, workspace.Logits, 1, threads);
+            ViTGenSupport.TokenOps.AverageRows(workspace.Logits, 0, 1, NumClasses, output);
         }
 
-        private readonly struct PatchGrid : Kernels.IPatchGrid
+        private readonly struct PatchGrid : ViTGenSupport.IPatchGrid
         {
             public static int Channels => DeitTinyDistilled.Channels;
             public static int ImageSize => DeitTinyDistilled.ImageSize;
             public static int PatchSize => DeitTinyDistilled.PatchSize;
         }
 
-        private readonly struct Width : Kernels.IDimension
+        private readonly struct Width : ViTGenSupport.IDimension
         {
             public static int Value => Dim;
         }
 
-        private readonly struct AttentionShape : Kernels.IAttentionShape
+        private readonly struct AttentionShape : ViTGenSupport.IAttentionShape
         {
             public static int Tokens => DeitTinyDistilled.Tokens;
             public static int Heads => DeitTinyDistilled.Heads;
@@ -192,7 +192,7 @@ namespace Zoo
         }
 
         /// <summary>patch_embed.proj over unfolded patches: [196 x 768] x [768 x 192].</summary>
-        private readonly struct PatchEmbeddingGemm : Kernels.IGemmShape
+        private readonly struct PatchEmbeddingGemm : ViTGenSupport.IGemmShape
         {
             public static int M => NumPatches;
             public static int N => Dim;
@@ -202,7 +202,7 @@ namespace Zoo
         }
 
         /// <summary>attn.qkv: [198 x 192] x [192 x 576].</summary>
-        private readonly struct QkvGemm : Kernels.IGemmShape
+        private readonly struct QkvGemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => 3 * Dim;
@@ -212,7 +212,7 @@ namespace Zoo
         }
 
         /// <summary>attn.proj: [198 x 192] x [192 x 192].</summary>
-        private readonly struct ProjGemm : Kernels.IGemmShape
+        private readonly struct ProjGemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => Dim;
@@ -222,7 +222,7 @@ namespace Zoo
         }
 
         /// <summary>mlp.fc1: [198 x 192] x [192 x 768].</summary>
-        private readonly struct Fc1Gemm : Kernels.IGemmShape
+        private readonly struct Fc1Gemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => MlpDim;
@@ -232,7 +232,7 @@ namespace Zoo
         }
 
         /// <summary>mlp.fc2: [198 x 768] x [768 x 192].</summary>
-        private readonly struct Fc2Gemm : Kernels.IGemmShape
+        private readonly struct Fc2Gemm : ViTGenSupport.IGemmShape
         {
             public static int M => Tokens;
             public static int N => Dim;
@@ -242,7 +242,7 @@ namespace Zoo
         }
 
         /// <summary>head, one pooled row: [1 x 192] x [192 x 1000].</summary>
-        private readonly struct HeadGemm : Kernels.IGemmShape
+        private readonly struct HeadGemm : ViTGenSupport.IGemmShape
         {
             public static int M => 1;
             public static int N => NumClasses;
@@ -254,19 +254,19 @@ namespace Zoo
         /// <summary>One transformer block's weights in kernel layout (LayerScale folded into proj and fc2).</summary>
         private sealed class Block : global::System.IDisposable
         {
-            public readonly Kernels.LayerNormWeights Norm1, Norm2;
-            public readonly Kernels.PackedLinear Qkv, Proj, Fc1, Fc2;
+            public readonly ViTGenSupport.LayerNormWeights Norm1, Norm2;
+            public readonly ViTGenSupport.PackedLinear Qkv, Proj, Fc1, Fc2;
 
-            public Block(Kernels.CheckpointReader checkpoint, string prefix)
+            public Block(ViTGenSupport.CheckpointReader checkpoint, string prefix)
             {
                 try
                 {
-                    Norm1 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm1", Dim);
-                    Qkv = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.qkv", 3 * Dim, Dim, hasBias: true);
-                    Proj = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.proj", Dim, Dim, hasBias: true);
-                    Norm2 = Kernels.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm2", Dim);
-                    Fc1 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc1", MlpDim, Dim, hasBias: true);
-                    Fc2 = Kernels.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc2", Dim, MlpDim, hasBias: true);
+                    Norm1 = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm1", Dim);
+                    Qkv = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.qkv", 3 * Dim, Dim, hasBias: true);
+                    Proj = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".attn.proj", Dim, Dim, hasBias: true);
+                    Norm2 = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, prefix + ".norm2", Dim);
+                    Fc1 = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc1", MlpDim, Dim, hasBias: true);
+                    Fc2 = ViTGenSupport.WeightLoading.ReadLinear(checkpoint, prefix + ".mlp.fc2", Dim, MlpDim, hasBias: true);
                 }
                 catch
                 {
@@ -289,14 +289,14 @@ namespace Zoo
         /// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>
         private sealed class Workspace : global::System.IDisposable
         {
-            public readonly Kernels.NativeBuffer Patches = new(NumPatches * PatchFeatures);
-            public readonly Kernels.NativeBuffer X = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Normed = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Qkv = new(Tokens * 3 * Dim);
-            public readonly Kernels.NativeBuffer Context = new(Tokens * Dim);
-            public readonly Kernels.NativeBuffer Hidden = new(Tokens * MlpDim);
-            public readonly Kernels.NativeBuffer Pooled = new(2 * Dim);
-            public readonly Kernels.NativeBuffer Logits = new(2 * NumClasses);
+            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures);
+            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim);
+            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim);
+            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim);
+            public readonly ViTGenSupport.NativeBuffer Pooled = new(2 * Dim);
+            public readonly ViTGenSupport.NativeBuffer Logits = new(2 * NumClasses);
 
             public void Dispose()
             {

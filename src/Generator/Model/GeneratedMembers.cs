@@ -1,0 +1,23 @@
+using System;
+using System.Collections.Generic;
+
+namespace ViTGen.Generator.Model;
+
+/// <summary>
+/// The names the emitters add to a model class. A class named like one of them would not compile (CS0542), so the
+/// parser reports it instead (VITG0014). Keep in sync with Emitting/*.cs.
+/// </summary>
+internal static class GeneratedMembers
+{
+    public static readonly HashSet<string> Names = new(StringComparer.Ordinal)
+    {
+        // constants
+        "ImageSize", "PatchSize", "Channels", "Dim", "Depth", "Heads", "HeadDim", "MlpDim", "NumPatches", "PrefixTokens",
+        "Tokens", "NumClasses", "OutputSize", "InputSize", "PatchFeatures", "PositionRows", "NormEps",
+        // methods
+        "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
+        // nested types
+        "Block", "Workspace", "PatchGrid", "Width", "AttentionShape", "PatchEmbeddingGemm", "QkvGemm", "ProjGemm",
+        "Fc1Gemm", "Fc2Gemm", "HeadGemm", "CudaPlan", // CudaPlan is also the GPU file's hint-name suffix
+    };
+}
