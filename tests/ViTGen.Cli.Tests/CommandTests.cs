@@ -86,6 +86,29 @@ public sealed class CommandTests : IDisposable
         Assert.Contains("b16", result.Error);
     }
 
+    [Fact]
+    public void InspectInfersTheAttributeOfATimmCheckpoint()
+    {
+        string fixture = Path.Combine(AppContext.BaseDirectory, "fixtures", "parity", "odd.safetensors");
+        var result = CliRunner.Run("inspect", fixture);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("dialect      timm", result.Out);
+        // heads is not stored in weights: the line carries a guess, every other argument is read from shapes.
+        Assert.Contains("[VitModel(patch: 8, dim: 80, depth: 2, heads: ", result.Out);
+        Assert.Contains("imageSize: 40, classes: 3, mlpDim: 200)]", result.Out);
+    }
+
+    [Fact]
+    public void InspectOfAMalformedFileIsAnErrorNotACrash()
+    {
+        string path = Path.Combine(_directory, "bad.safetensors");
+        File.WriteAllBytes(path, [255, 255, 255, 255, 0, 0, 0, 0, 1, 2]);
+        var result = CliRunner.Run("inspect", path);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error:", result.Error);
+        Assert.Contains("bad.safetensors", result.Error);
+    }
+
     private static byte[] Pgm(int width, int height, Func<int, int, byte> pixel)
     {
         var header = System.Text.Encoding.ASCII.GetBytes($"P5\n{width} {height}\n255\n");
