@@ -22,13 +22,19 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # Debian torch may link OpenBLAS (pthread)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
-torch.set_num_interop_threads(1)
+if torch.get_num_interop_threads() != 1:
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -297,6 +303,7 @@ def main():
     with open(os.path.join(args.out, "train_meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     if not args.no_export:
+        sys.modules.setdefault("train", sys.modules[__name__])
         import export
         export.main()
 
