@@ -122,7 +122,7 @@ internal static partial class VitModelEmitter
 
     private static void WriteWorkspace(IndentedWriter w, VitModelSpec s)
     {
-        int pooledRows = s.Distilled ? 2 : 1;
+        string pooledRows = s.Distilled ? "2 * " : "";
         w.Line("/// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>");
         using (w.Block("private sealed class Workspace : global::System.IDisposable"))
         {
@@ -132,8 +132,8 @@ internal static partial class VitModelEmitter
              .Line($"public readonly {Kernels}.NativeBuffer Qkv = new(Tokens * 3 * Dim);")
              .Line($"public readonly {Kernels}.NativeBuffer Context = new(Tokens * Dim);")
              .Line($"public readonly {Kernels}.NativeBuffer Hidden = new(Tokens * MlpDim);")
-             .Line($"public readonly {Kernels}.NativeBuffer Pooled = new({Int(pooledRows)} * Dim);")
-             .Line($"public readonly {Kernels}.NativeBuffer Logits = new({Int(pooledRows)} * NumClasses);")
+             .Line($"public readonly {Kernels}.NativeBuffer Pooled = new({pooledRows}Dim);")
+             .Line($"public readonly {Kernels}.NativeBuffer Logits = new({pooledRows}NumClasses);")
              .Line();
             using (w.Block("public void Dispose()"))
             {

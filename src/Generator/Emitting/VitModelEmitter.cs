@@ -13,7 +13,7 @@ namespace ViTGen.Generator.Emitting;
 internal static partial class VitModelEmitter
 {
     private const string Kernels = TypeScaffold.Support;
-    private static readonly char[] FloatMarkers = { '.', 'E' };
+    private static readonly char[] FloatMarkers = { '.', 'e' };
 
     public static string HintName(VitModelSpec spec) => TypeScaffold.HintName(spec.Type);
 
@@ -96,7 +96,8 @@ internal static partial class VitModelEmitter
     // "R" round-trips every float; the suffix keeps the literal a float in C#.
     private static string Float(float value)
     {
-        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        // "1E-06" reads as 1e-6 in hand-written code: drop the exponent's zero padding, lower-case the e.
+        string text = value.ToString("R", CultureInfo.InvariantCulture).Replace("E-0", "e-").Replace("E+0", "e+").Replace("E", "e");
         return (text.IndexOfAny(FloatMarkers) < 0 ? text + ".0" : text) + "f";
     }
 }

@@ -40,7 +40,7 @@ namespace Zoo
 
         private const int PatchFeatures = 3072; // Channels * PatchSize * PatchSize
         private const int PositionRows = 50; // every token
-        private const float NormEps = 1E-05f;
+        private const float NormEps = 1e-5f;
 
         private readonly ViTGenSupport.PackedLinear _patchEmbedding;
         private readonly ViTGenSupport.NativeBuffer _classToken;
@@ -292,8 +292,8 @@ namespace Zoo
             public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim);
             public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim);
             public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim);
-            public readonly ViTGenSupport.NativeBuffer Pooled = new(1 * Dim);
-            public readonly ViTGenSupport.NativeBuffer Logits = new(1 * NumClasses);
+            public readonly ViTGenSupport.NativeBuffer Pooled = new(Dim);
+            public readonly ViTGenSupport.NativeBuffer Logits = new(NumClasses);
 
             public void Dispose()
             {

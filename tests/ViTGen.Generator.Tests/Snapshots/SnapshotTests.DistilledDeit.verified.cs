@@ -40,7 +40,7 @@ namespace Zoo
 
         private const int PatchFeatures = 768; // Channels * PatchSize * PatchSize
         private const int PositionRows = 198; // every token
-        private const float NormEps = 1E-06f;
+        private const float NormEps = 1e-6f;
 
         private readonly ViTGenSupport.PackedLinear _patchEmbedding;
         private readonly ViTGenSupport.NativeBuffer _classToken;
