@@ -63,19 +63,24 @@ public static class WeightLoading
         var bias = hasBias ? new float[outFeatures] : [];
         reader.Read(prefix + ".weight", shape, weight);
         if (hasBias) reader.Read(prefix + ".bias", [outFeatures], bias);
-        if (layerScale is not null)
-        {
-            var gamma = new float[outFeatures];
-            reader.Read(layerScale, [outFeatures], gamma);
-            for (int o = 0; o < outFeatures; o++)
-            {
-                weight.AsSpan(o * inFeatures, inFeatures).Multiply(gamma[o]);
-                if (hasBias) bias[o] *= gamma[o];
-            }
-        }
+        if (layerScale is not null) FoldLayerScale(reader, layerScale, weight, bias, outFeatures, inFeatures);
         return new PackedLinear(weight, bias, outFeatures, inFeatures);
     }
 
-    private static void Multiply(this Span<float> values, float factor)
-        => System.Numerics.Tensors.TensorPrimitives.Multiply(values, factor, values);
+    /// <summary>
+    /// timm's <c>ls(fc(x)) = gamma ⊙ (W x + b)</c> folded into the layer: reads <paramref name="layerScale"/>
+    /// (<c>[outFeatures]</c>) and scales row <c>o</c> of <paramref name="weight"/> and <c>bias[o]</c> (when not empty) by <c>gamma[o]</c>.
+    /// Shared by the CPU and GPU loaders.
+    /// </summary>
+    internal static void FoldLayerScale(CheckpointReader reader, string layerScale, Span<float> weight, Span<float> bias, int outFeatures, int inFeatures)
+    {
+        var gamma = new float[outFeatures];
+        reader.Read(layerScale, [outFeatures], gamma);
+        for (int o = 0; o < outFeatures; o++)
+        {
+            var row = weight.Slice(o * inFeatures, inFeatures);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, gamma[o], row);
+        }
+        if (!bias.IsEmpty) System.Numerics.Tensors.TensorPrimitives.Multiply(bias, gamma, bias);
+    }
 }

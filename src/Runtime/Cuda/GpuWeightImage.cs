@@ -61,14 +61,8 @@ public sealed unsafe class GpuWeightImage : IDisposable
         Read(checkpoint, prefix + ".weight", weightOffset, outFeatures, inFeatures);
         if (biasOffset != NoBias) Read(checkpoint, prefix + ".bias", biasOffset, outFeatures);
         if (layerScale is null) return;
-        var gamma = new float[outFeatures];
-        checkpoint.Read(layerScale, [outFeatures], gamma);
-        for (int o = 0; o < outFeatures; o++)
-        {
-            var row = Slice(weightOffset + (long)o * inFeatures, inFeatures);
-            TensorPrimitives.Multiply(row, gamma[o], row);
-            if (biasOffset != NoBias) Slice(biasOffset + o, 1)[0] *= gamma[o];
-        }
+        WeightLoading.FoldLayerScale(checkpoint, layerScale, Slice(weightOffset, checked(outFeatures * inFeatures)),
+            biasOffset == NoBias ? [] : Slice(biasOffset, outFeatures), outFeatures, inFeatures);
     }
 
     /// <summary>Frees the image.</summary>
