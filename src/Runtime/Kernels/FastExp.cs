@@ -1,0 +1,43 @@
+using System.Runtime.Intrinsics.X86;
+
+namespace ViTGen.CompilerServices;
+
+/// <summary>
+/// <c>exp(x)</c> on 16 lanes, inlined into the kernels that need it (the softmax and the GELU epilogue).
+/// </summary>
+/// <remarks>
+/// Why not <see cref="Vector512.Exp(Vector512{float})"/>: it is not inlined, so every GELU tile and softmax row paid a
+/// call, and the softmax took four TensorPrimitives passes per row. This is the usual range reduction:
+/// <c>x = n ln2 + r</c> with <c>|r| &lt;= ln2/2</c> (ln2 split in two so <c>r</c> is exact), a degree-7 Taylor
+/// polynomial for <c>e^r</c> (truncation error <c>(ln2/2)^8/8! &lt; 6e-9</c>, below float rounding), and
+/// <c>vscalefps</c> for <c>2^n</c>, which also takes care of underflow to zero and overflow to infinity.
+/// </remarks>
+internal static class FastExp
+{
+    private const float Log2E = 1.44269504088896341f;
+    private const float Ln2High = 0.693145752f;      // ln 2 rounded to 16 significant bits: n * Ln2High is exact
+    private const float Ln2Low = 1.42860677e-6f;     // ln 2 - Ln2High
+    private const float Lowest = -104f;              // exp(-104) is below the smallest float denormal
+    private const float Highest = 89f;               // exp(89) overflows to infinity
+
+    /// <summary>Whether <see cref="Exp"/> may be called (it needs AVX-512F).</summary>
+    public static bool IsSupported => Avx512F.IsSupported;
+
+    /// <summary><c>e^x</c>, within 2 ulp; NaN stays NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
+        var n = Vector512.Round(clamped * Log2E);
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2High), clamped);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Low), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1f / 5040), r, Vector512.Create(1f / 720));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        return Avx512F.Scale(p, n);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Runtime.Intrinsics;
+using ViTGen.CompilerServices;
+
+namespace ViTGen.Tests.Kernels;
+
+/// <summary>The inlined exp, the GELU epilogue's vector path and the attention softmax against double-precision math.</summary>
+public sealed unsafe class KernelMathTests
+{
+    // Every developer and CI machine has AVX-512 (Sapphire Rapids); elsewhere the kernels use Vector512.Exp instead.
+    private static bool HasFastExp => FastExp.IsSupported;
+
+    [Fact]
+    public void FastExpIsWithinTwoUlpsOfMathExp()
+    {
+        Assert.True(HasFastExp, "this test machine is expected to have AVX-512F");
+        var inputs = new List<float>();
+        for (float x = -87f; x <= 88.5f; x += 0.00731f) inputs.Add(x);
+        for (int i = 0; i < inputs.Count; i += 16)
+        {
+            var lanes = new float[16];
+            for (int j = 0; j < 16; j++) lanes[j] = inputs[Math.Min(i + j, inputs.Count - 1)];
+            var result = FastExp.Exp(Vector512.Create(lanes));
+            for (int j = 0; j < 16; j++)
+            {
+                double expected = Math.Exp(lanes[j]);
+                double error = Math.Abs(result[j] - expected) / expected;
+                Assert.True(error < 2.5e-7, $"exp({lanes[j]}) = {result[j]}, relative error {error:E2}");
+            }
+        }
+    }
+
+    [Fact]
+    public void FastExpHandlesTheEdges()
+    {
+        var result = FastExp.Exp(Vector512.Create([0f, -104f, float.NegativeInfinity, 89f, float.PositiveInfinity, float.NaN, -0f, 88.7f,
+            -87.3f, 1f, -1f, 1e-8f, -1e-8f, 30f, -30f, 2f]));
+        Assert.Equal(1f, result[0]);
+        Assert.Equal(0f, result[1]);
+        Assert.Equal(0f, result[2]);
+        Assert.Equal(float.PositiveInfinity, result[3]);
+        Assert.Equal(float.PositiveInfinity, result[4]);
+        Assert.True(float.IsNaN(result[5]), $"exp(NaN) = {result[5]}");
+        Assert.Equal(1f, result[6]);
+        Assert.Equal(MathF.E, result[9], 6);
+    }
+
+    [Fact]
+    public void GeluVectorPathMatchesTheScalarPath()
+    {
+        for (float x0 = -12f; x0 <= 12f; x0 += 16 * 0.003f)
+        {
+            var lanes = new float[16];
+            for (int j = 0; j < 16; j++) lanes[j] = x0 + j * 0.003f;
+            var result = GeluEpilogue.Activate(Vector512.Create(lanes));
+            for (int j = 0; j < 16; j++)
+            {
+                float expected = GeluEpilogue.Activate(lanes[j]);
+                float bound = 5e-7f * Math.Max(1f, Math.Abs(expected));
+                Assert.True(Math.Abs(result[j] - expected) <= bound, $"gelu({lanes[j]}) = {result[j]}, scalar {expected}");
+            }
+        }
+        Assert.True(float.IsNaN(GeluEpilogue.Activate(Vector512.Create(float.NaN))[0]));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(16)]
+    [InlineData(65)]
+    [InlineData(197)]
+    [InlineData(257)]
+    public void SoftmaxRowsMatchesDoublePrecision(int n)
+    {
+        var random = new Random(n);
+        float scale = 0.125f;
+        var scores = new float[n * n];
+        for (int i = 0; i < scores.Length; i++) scores[i] = (float)(random.NextDouble() * 80 - 40);
+        var expected = new double[n * n];
+        for (int r = 0; r < n; r++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int j = 0; j < n; j++) max = Math.Max(max, scores[r * n + j]);
+            for (int j = 0; j < n; j++) sum += expected[r * n + j] = Math.Exp(scale * (scores[r * n + j] - max));
+            for (int j = 0; j < n; j++) expected[r * n + j] /= sum;
+        }
+        fixed (float* s = scores) Attention.SoftmaxRows(s, n, scale);
+        for (int i = 0; i < scores.Length; i++)
+        {
+            Assert.False(float.IsNaN(scores[i]));
+            Assert.True(Math.Abs(scores[i] - expected[i]) <= 1e-6 * Math.Max(expected[i], 1e-3),
+                $"row {i / n} col {i % n}: {scores[i]} vs {expected[i]:G9}");
+        }
+    }
+}
