@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace ViTGen.CompilerServices;
 
 /// <summary>
@@ -25,10 +27,35 @@ internal static unsafe class GemmMicroKernels
     /// (plus C when the epilogue adds to the output); otherwise it accumulates onto C.
     /// <paramref name="last"/>: apply the activation before storing.
     /// </summary>
+    /// <remarks>
+    /// A partial block of at most 4 or 8 rows, or a last panel of at most 16 columns, runs a kernel with only those
+    /// FMAs (row count and width are type arguments, so the JIT drops the rest): M = 50 (B/32) computes 52 rows instead
+    /// of 60, M = 197 computes 200, not 204, and the 65-column scores of a 32x32 image compute 80 columns, not 96.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+    public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
-        => Tile12x32Core<TEpilogue, TLayout>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last);
+    {
+        if (cols <= 16)
+            Tile12x32Rows<TEpilogue, TLayout, Width16>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+        else
+            Tile12x32Rows<TEpilogue, TLayout, Width32>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile12x32Rows<TEpilogue, TLayout, TWidth>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TWidth : IDimension
+    {
+        if (rows > 8) Tile12x32Core<TEpilogue, TLayout, Rows12, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+        else if (rows > 4) Tile12x32Core<TEpilogue, TLayout, Rows8, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+        else Tile12x32Core<TEpilogue, TLayout, Rows4, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+    }
+
+    private readonly struct Rows4 : IDimension { public static int Value => 4; }
+    private readonly struct Rows8 : IDimension { public static int Value => 8; }
+    private readonly struct Rows12 : IDimension { public static int Value => 12; }
+    private readonly struct Width16 : IDimension { public static int Value => 16; }
+    private readonly struct Width32 : IDimension { public static int Value => 32; }
 
     /// <summary>
     /// <see cref="Tile12x32"/> with A passed twice (<paramref name="paLeft"/> == <paramref name="paRight"/>): one
@@ -42,8 +69,8 @@ internal static unsafe class GemmMicroKernels
     /// prove them equal.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile12x32Core<TEpilogue, TLayout>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
-        where TEpilogue : IGemmEpilogue where TLayout : IALayout
+    private static void Tile12x32Core<TEpilogue, TLayout, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TRows : IDimension where TWidth : IDimension
     {
         float* tile = stackalloc float[TileFloats];
         Vector512<float> c0a = default, c0b = default;
@@ -62,47 +89,65 @@ internal static unsafe class GemmMicroKernels
         for (int k = 0; k < kc; k++)
         {
             var b0 = Vector512.Load(pb);
-            var b1 = Vector512.Load(pb + 16);
+            var b1 = TWidth.Value > 16 ? Vector512.Load(pb + 16) : default;
+            if (prefetch != null)
+            {
+                Sse.Prefetch1(prefetch);
+                Sse.Prefetch1(prefetch + 16);
+                prefetch += GemmPacking.PanelWidth;
+            }
             c0a = Vector512.FusedMultiplyAdd(Vector512.Create(l[0 * TLayout.RowStride]), b0, c0a);
-            c0b = Vector512.FusedMultiplyAdd(Vector512.Create(r[0 * TLayout.RowStride]), b1, c0b);
+            if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(Vector512.Create(r[0 * TLayout.RowStride]), b1, c0b);
             c1a = Vector512.FusedMultiplyAdd(Vector512.Create(l[1 * TLayout.RowStride]), b0, c1a);
-            c1b = Vector512.FusedMultiplyAdd(Vector512.Create(r[1 * TLayout.RowStride]), b1, c1b);
+            if (TWidth.Value > 16) c1b = Vector512.FusedMultiplyAdd(Vector512.Create(r[1 * TLayout.RowStride]), b1, c1b);
             c2a = Vector512.FusedMultiplyAdd(Vector512.Create(l[2 * TLayout.RowStride]), b0, c2a);
-            c2b = Vector512.FusedMultiplyAdd(Vector512.Create(r[2 * TLayout.RowStride]), b1, c2b);
+            if (TWidth.Value > 16) c2b = Vector512.FusedMultiplyAdd(Vector512.Create(r[2 * TLayout.RowStride]), b1, c2b);
             c3a = Vector512.FusedMultiplyAdd(Vector512.Create(l[3 * TLayout.RowStride]), b0, c3a);
-            c3b = Vector512.FusedMultiplyAdd(Vector512.Create(r[3 * TLayout.RowStride]), b1, c3b);
-            c4a = Vector512.FusedMultiplyAdd(Vector512.Create(l[4 * TLayout.RowStride]), b0, c4a);
-            c4b = Vector512.FusedMultiplyAdd(Vector512.Create(r[4 * TLayout.RowStride]), b1, c4b);
-            c5a = Vector512.FusedMultiplyAdd(Vector512.Create(l[5 * TLayout.RowStride]), b0, c5a);
-            c5b = Vector512.FusedMultiplyAdd(Vector512.Create(r[5 * TLayout.RowStride]), b1, c5b);
-            c6a = Vector512.FusedMultiplyAdd(Vector512.Create(l[6 * TLayout.RowStride]), b0, c6a);
-            c6b = Vector512.FusedMultiplyAdd(Vector512.Create(r[6 * TLayout.RowStride]), b1, c6b);
-            c7a = Vector512.FusedMultiplyAdd(Vector512.Create(l[7 * TLayout.RowStride]), b0, c7a);
-            c7b = Vector512.FusedMultiplyAdd(Vector512.Create(r[7 * TLayout.RowStride]), b1, c7b);
-            c8a = Vector512.FusedMultiplyAdd(Vector512.Create(l[8 * TLayout.RowStride]), b0, c8a);
-            c8b = Vector512.FusedMultiplyAdd(Vector512.Create(r[8 * TLayout.RowStride]), b1, c8b);
-            c9a = Vector512.FusedMultiplyAdd(Vector512.Create(l[9 * TLayout.RowStride]), b0, c9a);
-            c9b = Vector512.FusedMultiplyAdd(Vector512.Create(r[9 * TLayout.RowStride]), b1, c9b);
-            c10a = Vector512.FusedMultiplyAdd(Vector512.Create(l[10 * TLayout.RowStride]), b0, c10a);
-            c10b = Vector512.FusedMultiplyAdd(Vector512.Create(r[10 * TLayout.RowStride]), b1, c10b);
-            c11a = Vector512.FusedMultiplyAdd(Vector512.Create(l[11 * TLayout.RowStride]), b0, c11a);
-            c11b = Vector512.FusedMultiplyAdd(Vector512.Create(r[11 * TLayout.RowStride]), b1, c11b);
+            if (TWidth.Value > 16) c3b = Vector512.FusedMultiplyAdd(Vector512.Create(r[3 * TLayout.RowStride]), b1, c3b);
+            if (TRows.Value > 4)
+            {
+                c4a = Vector512.FusedMultiplyAdd(Vector512.Create(l[4 * TLayout.RowStride]), b0, c4a);
+                if (TWidth.Value > 16) c4b = Vector512.FusedMultiplyAdd(Vector512.Create(r[4 * TLayout.RowStride]), b1, c4b);
+                c5a = Vector512.FusedMultiplyAdd(Vector512.Create(l[5 * TLayout.RowStride]), b0, c5a);
+                if (TWidth.Value > 16) c5b = Vector512.FusedMultiplyAdd(Vector512.Create(r[5 * TLayout.RowStride]), b1, c5b);
+                c6a = Vector512.FusedMultiplyAdd(Vector512.Create(l[6 * TLayout.RowStride]), b0, c6a);
+                if (TWidth.Value > 16) c6b = Vector512.FusedMultiplyAdd(Vector512.Create(r[6 * TLayout.RowStride]), b1, c6b);
+                c7a = Vector512.FusedMultiplyAdd(Vector512.Create(l[7 * TLayout.RowStride]), b0, c7a);
+                if (TWidth.Value > 16) c7b = Vector512.FusedMultiplyAdd(Vector512.Create(r[7 * TLayout.RowStride]), b1, c7b);
+            }
+            if (TRows.Value > 8)
+            {
+                c8a = Vector512.FusedMultiplyAdd(Vector512.Create(l[8 * TLayout.RowStride]), b0, c8a);
+                if (TWidth.Value > 16) c8b = Vector512.FusedMultiplyAdd(Vector512.Create(r[8 * TLayout.RowStride]), b1, c8b);
+                c9a = Vector512.FusedMultiplyAdd(Vector512.Create(l[9 * TLayout.RowStride]), b0, c9a);
+                if (TWidth.Value > 16) c9b = Vector512.FusedMultiplyAdd(Vector512.Create(r[9 * TLayout.RowStride]), b1, c9b);
+                c10a = Vector512.FusedMultiplyAdd(Vector512.Create(l[10 * TLayout.RowStride]), b0, c10a);
+                if (TWidth.Value > 16) c10b = Vector512.FusedMultiplyAdd(Vector512.Create(r[10 * TLayout.RowStride]), b1, c10b);
+                c11a = Vector512.FusedMultiplyAdd(Vector512.Create(l[11 * TLayout.RowStride]), b0, c11a);
+                if (TWidth.Value > 16) c11b = Vector512.FusedMultiplyAdd(Vector512.Create(r[11 * TLayout.RowStride]), b1, c11b);
+            }
             l += TLayout.Step;
             r += TLayout.Step;
             pb += GemmPacking.PanelWidth;
         }
-        c0a.Store(tile + 0); c0b.Store(tile + 16);
-        c1a.Store(tile + 32); c1b.Store(tile + 48);
-        c2a.Store(tile + 64); c2b.Store(tile + 80);
-        c3a.Store(tile + 96); c3b.Store(tile + 112);
-        c4a.Store(tile + 128); c4b.Store(tile + 144);
-        c5a.Store(tile + 160); c5b.Store(tile + 176);
-        c6a.Store(tile + 192); c6b.Store(tile + 208);
-        c7a.Store(tile + 224); c7b.Store(tile + 240);
-        c8a.Store(tile + 256); c8b.Store(tile + 272);
-        c9a.Store(tile + 288); c9b.Store(tile + 304);
-        c10a.Store(tile + 320); c10b.Store(tile + 336);
-        c11a.Store(tile + 352); c11b.Store(tile + 368);
+        c0a.Store(tile + 0); if (TWidth.Value > 16) c0b.Store(tile + 16);
+        c1a.Store(tile + 32); if (TWidth.Value > 16) c1b.Store(tile + 48);
+        c2a.Store(tile + 64); if (TWidth.Value > 16) c2b.Store(tile + 80);
+        c3a.Store(tile + 96); if (TWidth.Value > 16) c3b.Store(tile + 112);
+        if (TRows.Value > 4)
+        {
+            c4a.Store(tile + 128); if (TWidth.Value > 16) c4b.Store(tile + 144);
+            c5a.Store(tile + 160); if (TWidth.Value > 16) c5b.Store(tile + 176);
+            c6a.Store(tile + 192); if (TWidth.Value > 16) c6b.Store(tile + 208);
+            c7a.Store(tile + 224); if (TWidth.Value > 16) c7b.Store(tile + 240);
+        }
+        if (TRows.Value > 8)
+        {
+            c8a.Store(tile + 256); if (TWidth.Value > 16) c8b.Store(tile + 272);
+            c9a.Store(tile + 288); if (TWidth.Value > 16) c9b.Store(tile + 304);
+            c10a.Store(tile + 320); if (TWidth.Value > 16) c10b.Store(tile + 336);
+            c11a.Store(tile + 352); if (TWidth.Value > 16) c11b.Store(tile + 368);
+        }
         FinishTile<TEpilogue>(tile, c, ldc, bias, rows, cols, first, last);
     }
 
@@ -111,13 +156,14 @@ internal static unsafe class GemmMicroKernels
     /// target): four passes of a 6x16 register tile, 12 ymm accumulators of the 16, each pass bound by FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12x32Vector256<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+    public static void Tile12x32Vector256<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         float* tile = stackalloc float[TileFloats];
-        for (int half = 0; half < GemmPacking.PanelWidth; half += 16)
+        // Passes beyond the valid rows and columns of an edge tile are skipped (FinishTile reads only those).
+        for (int half = 0; half < cols; half += 16)
         {
-            for (int r0 = 0; r0 < GemmPacking.RowBlock; r0 += 6)
+            for (int r0 = 0; r0 < rows; r0 += 6)
             {
                 Vector256<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default, c3a = default, c3b = default, c4a = default, c4b = default, c5a = default, c5b = default;
                 float* a0 = pa;
@@ -126,6 +172,12 @@ internal static unsafe class GemmMicroKernels
                 {
                     var b0 = Vector256.Load(b);
                     var b1 = Vector256.Load(b + 8);
+                    if (prefetch != null)
+                    {
+                        Sse.Prefetch1(prefetch);
+                        Sse.Prefetch1(prefetch + 16);
+                        prefetch += GemmPacking.PanelWidth;
+                    }
                     Vector256<float> a;
                     a = Vector256.Create(a0[(r0 + 0) * TLayout.RowStride]);
                     c0a = Vector256.FusedMultiplyAdd(a, b0, c0a); c0b = Vector256.FusedMultiplyAdd(a, b1, c0b);
@@ -142,6 +194,7 @@ internal static unsafe class GemmMicroKernels
                     a0 += TLayout.Step;
                     b += GemmPacking.PanelWidth;
                 }
+                prefetch = null;   // the first pass has covered the next panel
                 float* t0 = tile + (r0 + 0) * GemmPacking.PanelWidth + half;
                 c0a.Store(t0); c0b.Store(t0 + 8);
                 float* t1 = tile + (r0 + 1) * GemmPacking.PanelWidth + half;
