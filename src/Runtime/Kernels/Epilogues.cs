@@ -137,7 +137,8 @@ public readonly struct GeluTanhEpilogue : IGemmEpilogue
     public static Vector512<float> Activate(Vector512<float> x)
     {
         var u = Sqrt2OverPi * (x + Cubic * x * x * x);
-        var tanh = Vector512<float>.One - Vector512.Create(2f) / (Vector512.Exp(u + u) + Vector512<float>.One);
+        var exp = FastExp.IsSupported ? FastExp.Exp(u + u) : Vector512.Exp(u + u);
+        var tanh = Vector512<float>.One - Vector512.Create(2f) / (exp + Vector512<float>.One);
         return 0.5f * x * (Vector512<float>.One + tanh);
     }
 
@@ -166,7 +167,8 @@ public readonly struct QuickGeluEpilogue : IGemmEpilogue
     public static bool IsIdentity => false;
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Activate(Vector512<float> x) => x / (Vector512<float>.One + Vector512.Exp(x * -Slope));
+    public static Vector512<float> Activate(Vector512<float> x)
+        => x / (Vector512<float>.One + (FastExp.IsSupported ? FastExp.Exp(x * -Slope) : Vector512.Exp(x * -Slope)));
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(x * -Slope));

@@ -45,21 +45,29 @@ public sealed unsafe class KernelMathTests
     }
 
     [Fact]
-    public void GeluVectorPathMatchesTheScalarPath()
+    public void ActivationVectorPathsMatchTheScalarPaths()
     {
-        for (float x0 = -12f; x0 <= 12f; x0 += 16 * 0.003f)
+        AssertVectorMatchesScalar<GeluEpilogue>();
+        AssertVectorMatchesScalar<GeluTanhEpilogue>();
+        AssertVectorMatchesScalar<QuickGeluEpilogue>();
+        AssertVectorMatchesScalar<ReluEpilogue>();
+    }
+
+    private static void AssertVectorMatchesScalar<TEpilogue>() where TEpilogue : IGemmEpilogue
+    {
+        for (float x0 = -40f; x0 <= 40f; x0 += 16 * 0.003f)
         {
             var lanes = new float[16];
             for (int j = 0; j < 16; j++) lanes[j] = x0 + j * 0.003f;
-            var result = GeluEpilogue.Activate(Vector512.Create(lanes));
+            var result = TEpilogue.Activate(Vector512.Create(lanes));
             for (int j = 0; j < 16; j++)
             {
-                float expected = GeluEpilogue.Activate(lanes[j]);
+                float expected = TEpilogue.Activate(lanes[j]);
                 float bound = 5e-7f * Math.Max(1f, Math.Abs(expected));
-                Assert.True(Math.Abs(result[j] - expected) <= bound, $"gelu({lanes[j]}) = {result[j]}, scalar {expected}");
+                Assert.True(Math.Abs(result[j] - expected) <= bound, $"{typeof(TEpilogue).Name}({lanes[j]}) = {result[j]}, scalar {expected}");
             }
         }
-        Assert.True(float.IsNaN(GeluEpilogue.Activate(Vector512.Create(float.NaN))[0]));
+        Assert.True(float.IsNaN(TEpilogue.Activate(Vector512.Create(float.NaN))[0]), $"{typeof(TEpilogue).Name}(NaN)");
     }
 
     [Theory]
