@@ -25,7 +25,8 @@ internal static unsafe class GemmMicroKernels
     /// C tile (<paramref name="rows"/> x <paramref name="cols"/> valid, row stride <paramref name="ldc"/>) from a packed
     /// A block and B panel over <paramref name="kc"/> steps. <paramref name="first"/>: the tile starts from the bias
     /// (plus C when the epilogue adds to the output); otherwise it accumulates onto C.
-    /// <paramref name="last"/>: apply the activation before storing.
+    /// <paramref name="last"/>: apply the activation before storing. Meanwhile the first <paramref name="prefetchLines"/>
+    /// cache lines at <paramref name="prefetch"/> (part of the next B panel) are prefetched into L2, one per step.
     /// </summary>
     /// <remarks>
     /// A partial block of at most 4 or 8 rows, or a last panel of at most 16 columns, runs a kernel with only those
@@ -33,22 +34,22 @@ internal static unsafe class GemmMicroKernels
     /// of 60, M = 197 computes 200, not 204, and the 65-column scores of a 32x32 image compute 80 columns, not 96.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+    public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         if (cols <= 16)
-            Tile12x32Rows<TEpilogue, TLayout, Width16>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+            Tile12x32Rows<TEpilogue, TLayout, Width16>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
         else
-            Tile12x32Rows<TEpilogue, TLayout, Width32>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+            Tile12x32Rows<TEpilogue, TLayout, Width32>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile12x32Rows<TEpilogue, TLayout, TWidth>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+    private static void Tile12x32Rows<TEpilogue, TLayout, TWidth>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout where TWidth : IDimension
     {
-        if (rows > 8) Tile12x32Core<TEpilogue, TLayout, Rows12, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
-        else if (rows > 4) Tile12x32Core<TEpilogue, TLayout, Rows8, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
-        else Tile12x32Core<TEpilogue, TLayout, Rows4, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch);
+        if (rows > 8) Tile12x32Core<TEpilogue, TLayout, Rows12, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else if (rows > 4) Tile12x32Core<TEpilogue, TLayout, Rows8, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else Tile12x32Core<TEpilogue, TLayout, Rows4, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 
     private readonly struct Rows4 : IDimension { public static int Value => 4; }
@@ -69,7 +70,7 @@ internal static unsafe class GemmMicroKernels
     /// prove them equal.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile12x32Core<TEpilogue, TLayout, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+    private static void Tile12x32Core<TEpilogue, TLayout, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout where TRows : IDimension where TWidth : IDimension
     {
         float* tile = stackalloc float[TileFloats];
@@ -90,12 +91,8 @@ internal static unsafe class GemmMicroKernels
         {
             var b0 = Vector512.Load(pb);
             var b1 = TWidth.Value > 16 ? Vector512.Load(pb + 16) : default;
-            if (prefetch != null)
-            {
-                Sse.Prefetch1(prefetch);
-                Sse.Prefetch1(prefetch + 16);
-                prefetch += GemmPacking.PanelWidth;
-            }
+            if (k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+            if (k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
             c0a = Vector512.FusedMultiplyAdd(Vector512.Create(l[0 * TLayout.RowStride]), b0, c0a);
             if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(Vector512.Create(r[0 * TLayout.RowStride]), b1, c0b);
             c1a = Vector512.FusedMultiplyAdd(Vector512.Create(l[1 * TLayout.RowStride]), b0, c1a);
@@ -156,7 +153,7 @@ internal static unsafe class GemmMicroKernels
     /// target): four passes of a 6x16 register tile, 12 ymm accumulators of the 16, each pass bound by FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12x32Vector256<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch)
+    public static void Tile12x32Vector256<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         float* tile = stackalloc float[TileFloats];
@@ -172,12 +169,8 @@ internal static unsafe class GemmMicroKernels
                 {
                     var b0 = Vector256.Load(b);
                     var b1 = Vector256.Load(b + 8);
-                    if (prefetch != null)
-                    {
-                        Sse.Prefetch1(prefetch);
-                        Sse.Prefetch1(prefetch + 16);
-                        prefetch += GemmPacking.PanelWidth;
-                    }
+                    if (k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+                    if (k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
                     Vector256<float> a;
                     a = Vector256.Create(a0[(r0 + 0) * TLayout.RowStride]);
                     c0a = Vector256.FusedMultiplyAdd(a, b0, c0a); c0b = Vector256.FusedMultiplyAdd(a, b1, c0b);
@@ -194,7 +187,7 @@ internal static unsafe class GemmMicroKernels
                     a0 += TLayout.Step;
                     b += GemmPacking.PanelWidth;
                 }
-                prefetch = null;   // the first pass has covered the next panel
+                prefetchLines = 0;   // the first pass has issued them
                 float* t0 = tile + (r0 + 0) * GemmPacking.PanelWidth + half;
                 c0a.Store(t0); c0b.Store(t0 + 8);
                 float* t1 = tile + (r0 + 1) * GemmPacking.PanelWidth + half;

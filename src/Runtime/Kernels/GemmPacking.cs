@@ -14,6 +14,9 @@ internal static unsafe class GemmPacking
     /// <summary>Rows per A block: 12 rows x 2 vectors = 24 zmm accumulators of the 32.</summary>
     public const int RowBlock = 12;
 
+    /// <summary>Floats per 64-byte cache line (the unit of the GEMM's software prefetch).</summary>
+    public const int CacheLineFloats = 16;
+
     public static int Panels(int n) => (n + PanelWidth - 1) / PanelWidth;
 
     public static int RowBlocks(int m) => (m + RowBlock - 1) / RowBlock;
