@@ -44,10 +44,18 @@ public static unsafe class Attention
         public static int Value => 3 * TShape.Heads * TShape.HeadDim;
     }
 
-    /// <summary>Row stride of the score matrix.</summary>
-    private readonly struct TokenStride<TShape> : IDimension where TShape : IAttentionShape
+    /// <summary>
+    /// Row stride of the score matrix: the tokens rounded up to whole 16-float vectors, so the softmax runs on full
+    /// vectors and masks the padding instead of finishing each row one value at a time.
+    /// </summary>
+    /// <remarks>
+    /// Keep shape properties this small (under 16 bytes of IL): the JIT always inlines those, while a larger one
+    /// (a division here) competes for the micro-kernel's inlining budget, lost, and became a call per broadcast,
+    /// which made attention 1.6x slower.
+    /// </remarks>
+    private readonly struct ScoreStride<TShape> : IDimension where TShape : IAttentionShape
     {
-        public static int Value => TShape.Tokens;
+        public static int Value => (TShape.Tokens + SoftmaxLanes - 1) & -SoftmaxLanes;
     }
 
     private struct HeadJob<TShape> : IParallelJob where TShape : IAttentionShape
@@ -58,9 +66,10 @@ public static unsafe class Attention
         public readonly void Execute(int head, int worker)
         {
             int tokens = TShape.Tokens, headDim = TShape.HeadDim, dim = TShape.Heads * headDim, stride = 3 * dim;
+            int scoreStride = ScoreStride<TShape>.Value;
             long edge = ThreadScratch.Align(GemmPacking.PackedALength(GemmPacking.RowBlock, Math.Max(tokens, headDim)));
             long packedK = ThreadScratch.Align(GemmPacking.PackedBLength(tokens, headDim));
-            long scores = ThreadScratch.Align((long)tokens * tokens);
+            long scores = ThreadScratch.Align((long)tokens * scoreStride);
             long packedV = ThreadScratch.Align(GemmPacking.PackedBLength(headDim, tokens));
             float* edgeBlock = ThreadScratch.Get(edge + packedK + scores + packedV);
             float* k = edgeBlock + edge, s = k + packedK, v = s + scores;
@@ -70,65 +79,75 @@ public static unsafe class Attention
             float* q = Qkv + head * headDim;
             GemmPacking.PackTransposedB(q + dim, stride, tokens, headDim, k);
             float* qEdge = GemmPacking.PackEdgeBlock(q, stride, tokens, headDim, edgeBlock);
-            Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, tokens, 0, GemmPacking.Panels(tokens));
-            SoftmaxRows(s, tokens, TShape.Scale);
+            Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, scoreStride, 0, GemmPacking.Panels(tokens));
+            SoftmaxRows(s, tokens, tokens, scoreStride, TShape.Scale);
             GemmPacking.PackB(q + 2 * dim, stride, tokens, headDim, v);
-            float* pEdge = GemmPacking.PackEdgeBlock(s, tokens, tokens, tokens, edgeBlock);
-            Gemm.Compute<Values<TShape>, StoreEpilogue, TokenStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim));
+            float* pEdge = GemmPacking.PackEdgeBlock(s, scoreStride, tokens, tokens, edgeBlock);
+            Gemm.Compute<Values<TShape>, StoreEpilogue, ScoreStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim));
         }
     }
 
+    private const int SoftmaxLanes = 16;
+
     /// <summary>
-    /// <c>softmax(scale · row)</c> of each row of a square <paramref name="n"/> x <paramref name="n"/> matrix, in place,
-    /// stable: <c>exp(scale · (s - max s))</c> (scale is positive, so the max of the scaled row is scale · max).
+    /// <c>softmax(scale · row)</c> of <paramref name="rows"/> rows of <paramref name="cols"/> scores, in place, stable:
+    /// <c>exp(scale · (s - max s))</c> (scale is positive, so the max of the scaled row is scale · max). Rows are
+    /// <paramref name="stride"/> floats apart; the stride is a multiple of 16 and the padding after each row may be
+    /// overwritten.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void SoftmaxRows(float* scores, int n, float scale)
+    internal static void SoftmaxRows(float* scores, int rows, int cols, int stride, float scale)
     {
-        for (int r = 0; r < n; r++)
+        if (stride % SoftmaxLanes != 0 || stride < cols)
+            throw new ArgumentException($"the score stride {stride} must be a multiple of {SoftmaxLanes} and at least {cols}", nameof(stride));
+        for (int r = 0; r < rows; r++)
         {
-            float* row = scores + (long)r * n;
-            if (FastExp.IsSupported) SoftmaxRow512(row, n, scale);
-            else SoftmaxRowPortable(row, n, scale);
+            float* row = scores + (long)r * stride;
+            if (FastExp.IsSupported) SoftmaxRow512(row, cols, scale);
+            else SoftmaxRowPortable(row, cols, scale);
         }
     }
 
     /// <summary>
-    /// One row in three passes (max; exp and sum; normalize) with the inlined exp; the last <c>n % 16</c> values go
-    /// one at a time. Replaced four TensorPrimitives passes per row.
+    /// One row in three passes (max; exp and sum; normalize) on whole vectors, the last one masked to the valid
+    /// columns. Replaced four TensorPrimitives passes per row and a scalar tail: 4x faster on 65-token rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SoftmaxRow512(float* row, int n, float scale)
+    private static void SoftmaxRow512(float* row, int cols, float scale)
     {
-        const int Lanes = 16;
-        int full = n - n % Lanes;
-        var maxVector = Vector512.Create(float.NegativeInfinity);
-        for (int j = 0; j < full; j += Lanes) maxVector = Vector512.Max(maxVector, Vector512.Load(row + j));
-        float max = float.NegativeInfinity;
-        for (int i = 0; i < Lanes; i++) max = MathF.Max(max, maxVector[i]);
-        for (int j = full; j < n; j++) max = MathF.Max(max, row[j]);
+        int last = (cols - 1) / SoftmaxLanes * SoftmaxLanes;
+        // The padding lanes may hold anything (denormals, NaN): they become -inf before any arithmetic, so they
+        // neither stall the FMA units nor reach the max, and exp turns them into exact zeros.
+        var valid = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols - last)).AsSingle();
+        var tail = Vector512.ConditionalSelect(valid, Vector512.Load(row + last), Vector512.Create(float.NegativeInfinity));
+        var max = tail;
+        for (int j = 0; j < last; j += SoftmaxLanes) max = Vector512.Max(max, Vector512.Load(row + j));
 
-        float shift = max * scale;
         var scaleVector = Vector512.Create(scale);
-        var shiftVector = Vector512.Create(-shift);
-        var sumVector = Vector512<float>.Zero;
-        for (int j = 0; j < full; j += Lanes)
+        var shift = Vector512.Create(-HorizontalMax(max) * scale);
+        var sum = Vector512<float>.Zero;
+        for (int j = 0; j < last; j += SoftmaxLanes)
         {
-            var e = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(row + j), scaleVector, shiftVector));
-            sumVector += e;
+            var e = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(row + j), scaleVector, shift));
+            sum += e;
             e.Store(row + j);
         }
-        float sum = Vector512.Sum(sumVector);
-        for (int j = full; j < n; j++)
-        {
-            row[j] = MathF.Exp(MathF.FusedMultiplyAdd(row[j], scale, -shift));
-            sum += row[j];
-        }
+        tail = FastExp.Exp(Vector512.FusedMultiplyAdd(tail, scaleVector, shift));
+        sum += tail;
+        tail.Store(row + last);
 
-        float inverse = 1f / sum;
-        var inverseVector = Vector512.Create(inverse);
-        for (int j = 0; j < full; j += Lanes) (Vector512.Load(row + j) * inverseVector).Store(row + j);
-        for (int j = full; j < n; j++) row[j] *= inverse;
+        var inverse = Vector512.Create(1f / Vector512.Sum(sum));
+        for (int j = 0; j <= last; j += SoftmaxLanes) (Vector512.Load(row + j) * inverse).Store(row + j);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HorizontalMax(Vector512<float> v)
+    {
+        var half = Vector256.Max(v.GetLower(), v.GetUpper());
+        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
+        quarter = Vector128.Max(quarter, Vector128.Shuffle(quarter, Vector128.Create(2, 3, 0, 1)));
+        quarter = Vector128.Max(quarter, Vector128.Shuffle(quarter, Vector128.Create(1, 0, 3, 2)));
+        return quarter.ToScalar();
     }
 
     private static void SoftmaxRowPortable(float* scores, int n, float scale)

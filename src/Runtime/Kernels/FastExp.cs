@@ -10,20 +10,22 @@ namespace ViTGen.CompilerServices;
 /// call, and the softmax took four TensorPrimitives passes per row. This is the usual range reduction:
 /// <c>x = n ln2 + r</c> with <c>|r| &lt;= ln2/2</c> (ln2 split in two so <c>r</c> is exact), a degree-7 Taylor
 /// polynomial for <c>e^r</c> (truncation error <c>(ln2/2)^8/8! &lt; 6e-9</c>, below float rounding), and
-/// <c>vscalefps</c> for <c>2^n</c>, which also takes care of underflow to zero and overflow to infinity.
+/// <c>vscalefps</c> for <c>2^n</c>, which also takes care of overflow to infinity. Results below the smallest normal
+/// float (x &lt; -87) are flushed to zero: producing a denormal costs a microcode assist of ~150 cycles, which made
+/// the masked padding lanes of the softmax 2.5x slower.
 /// </remarks>
 internal static class FastExp
 {
     private const float Log2E = 1.44269504088896341f;
     private const float Ln2High = 0.693145752f;      // ln 2 rounded to 16 significant bits: n * Ln2High is exact
     private const float Ln2Low = 1.42860677e-6f;     // ln 2 - Ln2High
-    private const float Lowest = -104f;              // exp(-104) is below the smallest float denormal
+    private const float Lowest = -87f;               // exp(-87) = 1.6e-38, just above the smallest normal float
     private const float Highest = 89f;               // exp(89) overflows to infinity
 
     /// <summary>Whether <see cref="Exp"/> may be called (it needs AVX-512F).</summary>
     public static bool IsSupported => Avx512F.IsSupported;
 
-    /// <summary><c>e^x</c>, within 2 ulp; NaN stays NaN.</summary>
+    /// <summary><c>e^x</c>, within 2 ulp for normal results; zero below <c>e^-87</c>; NaN stays NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
@@ -38,6 +40,7 @@ internal static class FastExp
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        return Avx512F.Scale(p, n);
+        var result = Avx512F.Scale(p, n);
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, result);
     }
 }

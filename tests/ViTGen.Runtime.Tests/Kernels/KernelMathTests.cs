@@ -14,7 +14,7 @@ public sealed unsafe class KernelMathTests
     {
         Assert.True(HasFastExp, "this test machine is expected to have AVX-512F");
         var inputs = new List<float>();
-        for (float x = -87f; x <= 88.5f; x += 0.00731f) inputs.Add(x);
+        for (float x = -86.99f; x <= 88.5f; x += 0.00731f) inputs.Add(x);
         for (int i = 0; i < inputs.Count; i += 16)
         {
             var lanes = new float[16];
@@ -42,6 +42,10 @@ public sealed unsafe class KernelMathTests
         Assert.True(float.IsNaN(result[5]), $"exp(NaN) = {result[5]}");
         Assert.Equal(1f, result[6]);
         Assert.Equal(MathF.E, result[9], 6);
+        // Below e^-87 the result is flushed to zero rather than produced as a (slow) denormal.
+        var low = FastExp.Exp(Vector512.Create(-87.5f));
+        Assert.Equal(0f, low[0]);
+        Assert.True(float.IsNormal(FastExp.Exp(Vector512.Create(-86.9f))[0]));
     }
 
     [Fact]
@@ -81,22 +85,38 @@ public sealed unsafe class KernelMathTests
     {
         var random = new Random(n);
         float scale = 0.125f;
-        var scores = new float[n * n];
-        for (int i = 0; i < scores.Length; i++) scores[i] = (float)(random.NextDouble() * 80 - 40);
-        var expected = new double[n * n];
+        int stride = (n + 15) / 16 * 16;
+        var scores = new float[n * stride];
+        for (int i = 0; i < scores.Length; i++) scores[i] = i % stride < n ? (float)(random.NextDouble() * 80 - 40) : float.NaN;
+        var expected = new double[n * stride];
         for (int r = 0; r < n; r++)
         {
             double max = double.NegativeInfinity, sum = 0;
-            for (int j = 0; j < n; j++) max = Math.Max(max, scores[r * n + j]);
-            for (int j = 0; j < n; j++) sum += expected[r * n + j] = Math.Exp(scale * (scores[r * n + j] - max));
-            for (int j = 0; j < n; j++) expected[r * n + j] /= sum;
+            for (int j = 0; j < n; j++) max = Math.Max(max, scores[r * stride + j]);
+            for (int j = 0; j < n; j++) sum += expected[r * stride + j] = Math.Exp(scale * (scores[r * stride + j] - max));
+            for (int j = 0; j < n; j++) expected[r * stride + j] /= sum;
         }
-        fixed (float* s = scores) Attention.SoftmaxRows(s, n, scale);
-        for (int i = 0; i < scores.Length; i++)
+        fixed (float* s = scores) Attention.SoftmaxRows(s, n, n, stride, scale);
+        for (int r = 0; r < n; r++)
         {
-            Assert.False(float.IsNaN(scores[i]));
-            Assert.True(Math.Abs(scores[i] - expected[i]) <= 1e-6 * Math.Max(expected[i], 1e-3),
-                $"row {i / n} col {i % n}: {scores[i]} vs {expected[i]:G9}");
+            for (int j = 0; j < n; j++)
+            {
+                float actual = scores[r * stride + j];
+                double want = expected[r * stride + j];
+                Assert.False(float.IsNaN(actual), $"row {r} col {j} is NaN (the NaN padding leaked)");
+                Assert.True(Math.Abs(actual - want) <= 1e-6 * Math.Max(want, 1e-3), $"row {r} col {j}: {actual} vs {want:G9}");
+            }
         }
+    }
+
+    [Fact]
+    public void SoftmaxRowsRejectsAnUnpaddedStride()
+    {
+        var scores = new float[65 * 65];
+        var error = Assert.Throws<ArgumentException>(() =>
+        {
+            fixed (float* s = scores) Attention.SoftmaxRows(s, 65, 65, 65, 1f);
+        });
+        Assert.Contains("65", error.Message);
     }
 }
