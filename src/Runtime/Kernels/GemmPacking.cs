@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace ViTGen.CompilerServices;
 
 /// <summary>
@@ -37,16 +39,47 @@ internal static unsafe class GemmPacking
         for (int panel = 0; panel < Panels(n); panel++)
         {
             float* panelDst = dst + (long)panel * PanelWidth * k;
+            float* panelSrc = src + (long)panel * PanelWidth * ld;
             int cols = Math.Min(PanelWidth, n - panel * PanelWidth);
-            for (int j = 0; j < cols; j++)
-            {
-                float* row = src + (long)(panel * PanelWidth + j) * ld;
-                for (int kk = 0; kk < k; kk++) panelDst[kk * PanelWidth + j] = row[kk];
-            }
-            for (int j = cols; j < PanelWidth; j++)
-            {
-                for (int kk = 0; kk < k; kk++) panelDst[kk * PanelWidth + j] = 0f;
-            }
+            if (cols == PanelWidth && Avx2.IsSupported && (long)PanelWidth * ld <= int.MaxValue)
+                GatherPanel(panelSrc, ld, k, panelDst);
+            else
+                CopyPanel(panelSrc, ld, cols, k, panelDst);
+        }
+    }
+
+    /// <summary>
+    /// One full panel with four 8-lane gathers per step (one float from each of 32 rows; .NET has no 16-lane
+    /// gather): several times faster than the element loop, which wrote each float to a different cache line.
+    /// </summary>
+    private static void GatherPanel(float* src, int ld, int k, float* dst)
+    {
+        var rows0 = Vector256<int>.Indices * ld;
+        var rows8 = (Vector256<int>.Indices + Vector256.Create(8)) * ld;
+        var rows16 = (Vector256<int>.Indices + Vector256.Create(16)) * ld;
+        var rows24 = (Vector256<int>.Indices + Vector256.Create(24)) * ld;
+        for (int kk = 0; kk < k; kk++)
+        {
+            float* column = src + kk;
+            float* to = dst + (long)kk * PanelWidth;
+            Avx2.GatherVector256(column, rows0, sizeof(float)).Store(to);
+            Avx2.GatherVector256(column, rows8, sizeof(float)).Store(to + 8);
+            Avx2.GatherVector256(column, rows16, sizeof(float)).Store(to + 16);
+            Avx2.GatherVector256(column, rows24, sizeof(float)).Store(to + 24);
+        }
+    }
+
+    /// <summary>One panel element by element, zero-padding columns <paramref name="cols"/>..31.</summary>
+    private static void CopyPanel(float* src, int ld, int cols, int k, float* dst)
+    {
+        for (int j = 0; j < cols; j++)
+        {
+            float* row = src + (long)j * ld;
+            for (int kk = 0; kk < k; kk++) dst[kk * PanelWidth + j] = row[kk];
+        }
+        for (int j = cols; j < PanelWidth; j++)
+        {
+            for (int kk = 0; kk < k; kk++) dst[kk * PanelWidth + j] = 0f;
         }
     }
 
