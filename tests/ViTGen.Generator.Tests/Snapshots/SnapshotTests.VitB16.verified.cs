@@ -229,7 +229,7 @@ namespace Zoo
             public static int M => Tokens;
             public static int N => Dim;
             public static int K => MlpDim;
-            public static int KBlock => 1024;
+            public static int KBlock => 768;
             public static bool Parallel => true;
         }
 
