@@ -13,21 +13,9 @@ public sealed unsafe class GemmPackingTests
     [InlineData(100, 130, 131)]
     public void PackTransposedBPlacesEveryElementAndZeroPads(int n, int k, int ld)
     {
-        var source = new float[n * ld];
-        for (int i = 0; i < source.Length; i++) source[i] = i + 1;
-        var packed = new float[GemmPacking.PackedBLength(n, k)];
-        Array.Fill(packed, float.NaN);
-        fixed (float* s = source)
-        fixed (float* d = packed)
-            GemmPacking.PackTransposedB(s, ld, n, k, d);
-        for (int panel = 0; panel < GemmPacking.Panels(n); panel++)
-            for (int kk = 0; kk < k; kk++)
-                for (int j = 0; j < GemmPacking.PanelWidth; j++)
-                {
-                    int column = panel * GemmPacking.PanelWidth + j;
-                    float expected = column < n ? source[column * ld + kk] : 0f;
-                    Assert.Equal(expected, packed[(panel * k + kk) * GemmPacking.PanelWidth + j]);
-                }
+        var source = Numbered(n * ld);
+        var packed = Pack(n, k, (s, d) => GemmPacking.PackTransposedB(s, ld, n, k, d), source);
+        AssertPanels(packed, n, k, (kk, column) => source[column * ld + kk]);
     }
 
     [Theory]
@@ -36,19 +24,34 @@ public sealed unsafe class GemmPackingTests
     [InlineData(70, 50, 50)]
     public void PackBPlacesEveryElementAndZeroPads(int k, int n, int ld)
     {
-        var source = new float[k * ld];
-        for (int i = 0; i < source.Length; i++) source[i] = i + 1;
+        var source = Numbered(k * ld);
+        var packed = Pack(n, k, (s, d) => GemmPacking.PackB(s, ld, k, n, d), source);
+        AssertPanels(packed, n, k, (kk, column) => source[kk * ld + column]);
+    }
+
+    private delegate void Packer(float* source, float* destination);
+
+    private static float[] Numbered(int length) => Enumerable.Range(1, length).Select(i => (float)i).ToArray();
+
+    /// <summary>Packs into a NaN-poisoned buffer, so an element the packer never writes fails the comparison.</summary>
+    private static float[] Pack(int n, int k, Packer pack, float[] source)
+    {
         var packed = new float[GemmPacking.PackedBLength(n, k)];
         Array.Fill(packed, float.NaN);
         fixed (float* s = source)
         fixed (float* d = packed)
-            GemmPacking.PackB(s, ld, k, n, d);
+            pack(s, d);
+        return packed;
+    }
+
+    private static void AssertPanels(float[] packed, int n, int k, Func<int, int, float> element)
+    {
         for (int panel = 0; panel < GemmPacking.Panels(n); panel++)
             for (int kk = 0; kk < k; kk++)
                 for (int j = 0; j < GemmPacking.PanelWidth; j++)
                 {
                     int column = panel * GemmPacking.PanelWidth + j;
-                    float expected = column < n ? source[kk * ld + column] : 0f;
+                    float expected = column < n ? element(kk, column) : 0f;
                     Assert.Equal(expected, packed[(panel * k + kk) * GemmPacking.PanelWidth + j]);
                 }
     }
