@@ -110,7 +110,7 @@ public static unsafe class Attention
 
     /// <summary>
     /// One row in three passes (max; exp and sum; normalize) on whole vectors, the last one masked to the valid
-    /// columns. Replaced four TensorPrimitives passes per row and a scalar tail: 4x faster on 65-token rows.
+    /// columns. Replaced four TensorPrimitives passes per row and a scalar tail: 8.0 -> 4.2 us per 65-token head.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SoftmaxRow512(float* row, int cols, float scale)

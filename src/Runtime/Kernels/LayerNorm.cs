@@ -58,7 +58,7 @@ public static unsafe class LayerNorm
     // cancellation of E[x²] - E[x]² that a single-sum variance suffers.
 
     /// <summary>
-    /// One row in three vector passes with no calls: for a 32x32 image's 65 x 128 tokens, 4x faster than five
+    /// One row in three vector passes with no calls: for a 32x32 image's 65 x 128 tokens 6.5 -> 3.8 us against five
     /// TensorPrimitives calls per row (whose per-call cost dominates at these widths).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -82,16 +82,16 @@ public static unsafe class LayerNorm
         }
     }
 
-    private static void NormalizeRow(float* xRow, float* yRow, int width, float* gammaRow, float* betaRow, float epsilon)
+    private static void NormalizeRow(float* input, float* output, int width, float* gamma, float* beta, float epsilon)
     {
-        var x = new ReadOnlySpan<float>(xRow, width);
-        var y = new Span<float>(yRow, width);
+        var x = new ReadOnlySpan<float>(input, width);
+        var y = new Span<float>(output, width);
         float mean = TensorPrimitives.Sum(x) / width;
         TensorPrimitives.Subtract(x, mean, y);
         float variance = TensorPrimitives.Dot(y, y) / width;
         float inverseStd = 1f / MathF.Sqrt(variance + epsilon);
         TensorPrimitives.Multiply(y, inverseStd, y);
-        TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(gammaRow, width), new ReadOnlySpan<float>(betaRow, width), y);
+        TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(gamma, width), new ReadOnlySpan<float>(beta, width), y);
     }
 
     internal static void CheckRows(NativeBuffer buffer, int row, int rows, int width)
