@@ -3,12 +3,13 @@ using Xunit;
 namespace ViTGen.Generator.Tests;
 
 /// <summary>
-/// The generated source of representative models, compared with reviewed snapshots in <c>Snapshots/</c>.
-/// Each also compiles cleanly, so a snapshot never records code that does not build.
+/// The generated sources of representative models (the CPU model file and the CUDA plan), compared with reviewed
+/// snapshots in <c>Snapshots/</c>, one file per hint name. Each also compiles cleanly, so a snapshot never records
+/// code that does not build.
 /// </summary>
 public class SnapshotTests
 {
-    private static string Generate(string declaration)
+    private static void Verify(string declaration, [System.Runtime.CompilerServices.CallerMemberName] string method = "")
     {
         var run = GeneratorHarness.Run($$"""
             using ViTGen;
@@ -20,32 +21,36 @@ public class SnapshotTests
         Assert.Empty(run.GeneratorDiagnostics);
         var diagnostics = run.OutputDiagnostics();
         Assert.True(diagnostics.IsEmpty, GeneratorHarness.Format(diagnostics));
-        return Assert.Single(run.Sources.Values);
+        var sources = run.AllSources;
+        Assert.Equal(2, sources.Count); // the model file and its CUDA plan
+        foreach (var (hintName, text) in sources.OrderBy(s => s.Key, StringComparer.Ordinal))
+            SnapshotVerifier.Verify(text, target: hintName[..^".cs".Length], method: method);
     }
 
     [Fact]
     public void VitB16()
-        => SnapshotVerifier.Verify(Generate("[VitModel(patch: 16, dim: 768, depth: 12, heads: 12)] public partial class VitB16;"));
+        => Verify(
+            "[VitModel(patch: 16, dim: 768, depth: 12, heads: 12)] public partial class VitB16;");
 
     [Fact]
     public void TinyGray()
-        => SnapshotVerifier.Verify(Generate(
-            "[VitModel(patch: 7, dim: 64, depth: 2, heads: 2, imageSize: 28, channels: 1, classes: 10, qkvBias: false)] public partial class TinyGray;"));
+        => Verify(
+            "[VitModel(patch: 7, dim: 64, depth: 2, heads: 2, imageSize: 28, channels: 1, classes: 10, qkvBias: false)] public partial class TinyGray;");
 
     [Fact]
     public void Dinov2Like()
-        => SnapshotVerifier.Verify(Generate(
-            "[VitModel(patch: 14, dim: 384, depth: 12, heads: 6, imageSize: 518, classes: 0, layerScale: true, registers: 4, noEmbedClass: true)] public partial class Dinov2Small;"));
+        => Verify(
+            "[VitModel(patch: 14, dim: 384, depth: 12, heads: 6, imageSize: 518, classes: 0, layerScale: true, registers: 4, noEmbedClass: true)] public partial class Dinov2Small;");
 
     [Fact]
     public void DistilledDeit()
-        => SnapshotVerifier.Verify(Generate(
-            "[VitModel(patch: 16, dim: 192, depth: 12, heads: 3, distilled: true)] public partial class DeitTinyDistilled;"));
+        => Verify(
+            "[VitModel(patch: 16, dim: 192, depth: 12, heads: 3, distilled: true)] public partial class DeitTinyDistilled;");
 
     [Fact]
     public void ClipLike()
-        => SnapshotVerifier.Verify(Generate(
-            "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12, classes: 512, preNorm: true, activation: VitActivation.QuickGelu, normEps: 1e-5f, pooling: VitPooling.Avg)] public partial class ClipB32;"));
+        => Verify(
+            "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12, classes: 512, preNorm: true, activation: VitActivation.QuickGelu, normEps: 1e-5f, pooling: VitPooling.Avg)] public partial class ClipB32;");
 }
 
 /// <summary>The snapshot helper itself, on a scratch directory.</summary>
@@ -63,7 +68,7 @@ public sealed class SnapshotVerifierTests : IDisposable
     [Fact]
     public void MissingVerifiedFileWritesReceivedAndFails()
     {
-        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("class A { }\n", SourceFile, "Case"));
+        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("class A { }\n", sourceFile: SourceFile, method: "Case"));
         Assert.Contains("No verified snapshot", error.Message, StringComparison.Ordinal);
         Assert.Equal("class A { }\n", File.ReadAllText(Received));
         Assert.False(File.Exists(Verified));
@@ -74,7 +79,7 @@ public sealed class SnapshotVerifierTests : IDisposable
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Verified)!);
         File.WriteAllText(Verified, "line 1\nline 2\nline 3\n");
-        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("line 1\nline two\nline 3\n", SourceFile, "Case"));
+        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("line 1\nline two\nline 3\n", sourceFile: SourceFile, method: "Case"));
         Assert.Contains("line 2:", error.Message, StringComparison.Ordinal);
         Assert.Contains("- line 2", error.Message, StringComparison.Ordinal);
         Assert.Contains("+ line two", error.Message, StringComparison.Ordinal);
@@ -88,7 +93,15 @@ public sealed class SnapshotVerifierTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(Verified)!);
         File.WriteAllText(Verified, "line 1\r\nline 2\r\n");
         File.WriteAllText(Received, "stale");
-        SnapshotVerifier.Verify("line 1\nline 2\n", SourceFile, "Case");
+        SnapshotVerifier.Verify("line 1\nline 2\n", sourceFile: SourceFile, method: "Case");
         Assert.False(File.Exists(Received));
+    }
+
+    [Fact]
+    public void TargetNamesTheFileAfterAHashLikeVerifySourceGenerators()
+    {
+        var error = Assert.ThrowsAny<Exception>(() => SnapshotVerifier.Verify("class A { }\n", target: "Zoo.A.g", sourceFile: SourceFile, method: "Case"));
+        Assert.Contains("Fake.Case#Zoo.A.g", error.Message, StringComparison.Ordinal);
+        Assert.Equal("class A { }\n", File.ReadAllText(Path.Combine(_directory, "Snapshots", "Fake.Case#Zoo.A.g.received.cs")));
     }
 }

@@ -5,19 +5,21 @@ namespace ViTGen.Generator.Tests;
 
 /// <summary>
 /// A small stand-in for Verify: compares text with <c>Snapshots/{Class}.{Method}.verified.cs</c> next to the
-/// calling test's source file. On a mismatch, or when no verified file exists yet, it writes
-/// <c>{Class}.{Method}.received.cs</c> beside it and fails; accept a change by renaming received to verified.
-/// A passing run deletes a stale received file.
+/// calling test's source file, or with <c>Snapshots/{Class}.{Method}#{Target}.verified.cs</c> when one test checks
+/// several files (Verify.SourceGenerators' convention: the target is the hint name without <c>.cs</c>). On a
+/// mismatch, or when no verified file exists yet, it writes the same name with <c>.received.cs</c> beside it and
+/// fails; accept a change by renaming received to verified. A passing run deletes a stale received file.
 /// </summary>
 internal static class SnapshotVerifier
 {
     public static void Verify(
         string actual,
+        string? target = null,
         [CallerFilePath] string sourceFile = "",
         [CallerMemberName] string method = "")
     {
         string directory = Path.Combine(SourceDirectory(sourceFile), "Snapshots");
-        string name = Path.GetFileNameWithoutExtension(sourceFile) + "." + method;
+        string name = Path.GetFileNameWithoutExtension(sourceFile) + "." + method + (target is null ? "" : "#" + target);
         string verifiedPath = Path.Combine(directory, name + ".verified.cs");
         string receivedPath = Path.Combine(directory, name + ".received.cs");
         actual = Normalize(actual);
