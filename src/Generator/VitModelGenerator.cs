@@ -1,6 +1,8 @@
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using ViTGen.Generator.Emitting;
+using ViTGen.Generator.Emitting.Cpu;
+using ViTGen.Generator.Emitting.Gpu;
+using ViTGen.Generator.Lowering;
 using ViTGen.Generator.Parsing;
 
 namespace ViTGen.Generator;
@@ -11,7 +13,8 @@ namespace ViTGen.Generator;
 /// <remarks>
 /// Pipeline: ForAttributeWithMetadataName finds the classes without a semantic walk of the compilation; the
 /// parser reduces each to value-equal data (model + diagnostics), so an edit elsewhere compares equal and
-/// stops there. Diagnostics and source leave on separate branches: moving an attribute (which moves its
+/// stops there. Valid models are lowered once to a backend-neutral description (Lowering/), which the CPU and
+/// GPU emitters translate into the model's two files. Diagnostics and source leave on separate branches: moving an attribute (which moves its
 /// diagnostics' locations) re-reports them without re-emitting unchanged source.
 /// </remarks>
 [Generator(LanguageNames.CSharp)]
@@ -24,6 +27,8 @@ public sealed class VitModelGenerator : IIncrementalGenerator
         public const string Parse = "VitModel.Parse";
         /// <summary>Models that passed validation.</summary>
         public const string Models = "VitModel.Models";
+        /// <summary>The models lowered to descriptions.</summary>
+        public const string Lowered = "VitModel.Lowered";
         /// <summary>The diagnostics branch.</summary>
         public const string Diagnostics = "VitModel.Diagnostics";
     }
@@ -48,7 +53,8 @@ public sealed class VitModelGenerator : IIncrementalGenerator
             .Where(static result => result.Model is not null)
             .Select(static (result, _) => result.Model!)
             .WithTrackingName(TrackingNames.Models);
-        context.RegisterSourceOutput(models, static (output, model) => output.AddSource(VitModelEmitter.HintName(model), VitModelEmitter.Emit(model)));
-        context.RegisterSourceOutput(models, static (output, model) => output.AddSource(GpuPlanEmitter.HintName(model), GpuPlanEmitter.Emit(model)));
+        var lowered = models.Select(static (model, _) => ModelLowering.Lower(model)).WithTrackingName(TrackingNames.Lowered);
+        context.RegisterSourceOutput(lowered, static (output, model) => output.AddSource(CpuModelEmitter.HintName(model.Spec), CpuModelEmitter.Emit(model)));
+        context.RegisterSourceOutput(lowered, static (output, model) => output.AddSource(GpuPlanEmitter.HintName(model.Spec), GpuPlanEmitter.Emit(model)));
     }
 }

@@ -13,7 +13,7 @@ namespace ViTGen.Generator.Tests;
 /// </summary>
 public class IncrementalityTests
 {
-    private static readonly string[] OurSteps = { Names.Parse, Names.Models, Names.Diagnostics };
+    private static readonly string[] OurSteps = { Names.Parse, Names.Models, Names.Lowered, Names.Diagnostics };
 
     private const string TwoModels = """
         using ViTGen;
@@ -39,10 +39,10 @@ public class IncrementalityTests
     private static IEnumerable<(object Value, IncrementalStepRunReason Reason)> Outputs(GeneratorRunResult result, string step)
         => result.TrackedSteps.TryGetValue(step, out var steps) ? steps.SelectMany(s => s.Outputs) : Enumerable.Empty<(object, IncrementalStepRunReason)>();
 
-    /// <summary>The source-output steps fed by the model branch (not the diagnostics branch).</summary>
+    /// <summary>The source-output steps fed by the model branch (the lowered models, not the diagnostics branch).</summary>
     private static IEnumerable<(object Value, IncrementalStepRunReason Reason)> SourceOutputs(GeneratorRunResult result)
         => result.TrackedOutputSteps.SelectMany(kv => kv.Value)
-            .Where(step => step.Inputs.Any(input => input.Source.Name == Names.Models))
+            .Where(step => step.Inputs.Any(input => input.Source.Name == Names.Lowered))
             .SelectMany(step => step.Outputs);
 
     private static string Describe(GeneratorRunResult result)
@@ -56,9 +56,10 @@ public class IncrementalityTests
         Assert.True(list.All(o => allowed.Contains(o.Reason)), $"{what}: {string.Join(", ", list.Select(o => o.Reason))}\n{Describe(result)}");
     }
 
-    /// <summary>The class name of a model step's output (the generator's model types are internal).</summary>
-    private static string ModelName(object spec)
+    /// <summary>The class name of a model or lowering step's output (the generator's model types are internal).</summary>
+    private static string ModelName(object value)
     {
+        var spec = value.GetType().GetProperty("Spec")?.GetValue(value) ?? value;
         var type = spec.GetType().GetProperty("Type")!.GetValue(spec)!;
         return (string)type.GetType().GetProperty("Name")!.GetValue(type)!;
     }
@@ -132,7 +133,7 @@ public class IncrementalityTests
 
         // Pair every source output with the model that fed it: only Second's are re-run.
         var sources = result.TrackedOutputSteps.SelectMany(kv => kv.Value)
-            .SelectMany(step => step.Inputs.Where(input => input.Source.Name == Names.Models)
+            .SelectMany(step => step.Inputs.Where(input => input.Source.Name == Names.Lowered)
                 .SelectMany(input => step.Outputs.Select(output => (Model: ModelName(input.Source.Outputs[input.OutputIndex].Value), output.Reason))))
             .ToList();
         Assert.Contains(sources, o => o.Model == "First");

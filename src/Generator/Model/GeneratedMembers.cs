@@ -15,7 +15,7 @@ internal static class GeneratedMembers
         "ImageSize", "PatchSize", "Channels", "Dim", "Depth", "Heads", "HeadDim", "MlpDim", "NumPatches", "PrefixTokens",
         "Tokens", "NumClasses", "OutputSize", "InputSize", "PatchFeatures", "PositionRows", "NormEps",
         // methods
-        "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
+        "Architecture", "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
         // nested types
         "Block", "Workspace", "PatchGrid", "Width", "AttentionShape", "PatchEmbeddingGemm", "QkvGemm", "ProjGemm",
         "Fc1Gemm", "Fc2Gemm", "HeadGemm", "CudaPlan", // CudaPlan is also the GPU file's hint-name suffix

@@ -7,8 +7,8 @@ namespace ViTGen.CompilerServices;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class WeightLoading
 {
-    /// <summary>The timm name prefix of block <paramref name="index"/>: <c>blocks.{index}</c>.</summary>
-    public static string BlockPrefix(int index) => "blocks." + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The timm name prefix of block <paramref name="index"/> (<c>blocks.{index}</c>), from the weight manifest.</summary>
+    public static string BlockPrefix(int index) => TimmNames.Block(index);
 
     /// <summary>Reads a tensor of the given shape into a new buffer.</summary>
     public static NativeBuffer ReadBuffer(CheckpointReader reader, string name, params int[] shape)

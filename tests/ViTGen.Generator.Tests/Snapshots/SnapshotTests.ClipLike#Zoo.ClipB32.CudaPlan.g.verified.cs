@@ -28,7 +28,7 @@ namespace Zoo
         internal readonly struct CudaPlan : ViTGenSupport.IGpuModelPlan
         {
             // ---- Weights: float offsets from the arena's start, each region on a 256-byte boundary.
-            private const long PatchWeight = 0; // patch_embed.proj.weight [768, 3, 32, 32], a Linear [768, 3072]
+            private const long PatchEmbeddingWeight = 0; // patch_embed.proj.weight [768, 3, 32, 32], a Linear [768, 3072]
             private const long PrefixTokens = 2359296; // [1, 768]: cls_token
             private const long PositionEmbedding = 2360064; // pos_embed [1, 50, 768]
             private const long PreNormWeight = 2398464; // norm_pre.weight [768]
@@ -62,11 +62,11 @@ namespace Zoo
             private const long PatchTokens = 301056; // [49, 768] patch projections, before bias
             private const long X = 338688; // [50, 768] the residual stream
             private const long Normed = 377088; // [50, 768] LayerNorm output
-            private const long Qkv = 415488; // [50, 2304] QKV GEMM output, before bias
+            private const long Qkv = 415488; // [50, 2304] q, k and v of every token
             private const long Planes = 530688; // 3 planes (q, k, v) of [heads 12, 50, 64] per image; plane p at Planes + p * batch * 38400
             private const long Scores = 645888; // [12, 50, 50] attention scores, then probabilities
             private const long HeadContext = 675904; // [12, 50, 64] attention output per head
-            private const long Context = 714304; // [50, 768] heads side by side
+            private const long Context = 714304; // [50, 768] attention output, heads side by side
             private const long Projected = 752704; // [50, 768] proj or fc2 output, before bias and residual
             private const long Hidden = 791104; // [50, 3072] MLP hidden
             private const long Pooled = 944704; // [1, 768] pooled, normalized features
@@ -85,7 +85,7 @@ namespace Zoo
             /// <inheritdoc/>
             public static void ReadWeights(ViTGenSupport.CheckpointReader checkpoint, ViTGenSupport.GpuWeightImage weights)
             {
-                weights.Read(checkpoint, "patch_embed.proj.weight", PatchWeight, 768, 3, 32, 32);
+                weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 768, 3, 32, 32);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 768);
                 weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 50, 768);
                 weights.ReadLayerNorm(checkpoint, "norm_pre", 768, PreNormWeight, PreNormBias);
@@ -101,8 +101,7 @@ namespace Zoo
                     weights.ReadLinear(checkpoint, name + ".mlp.fc2", 768, 3072, block + Fc2Weight, block + Fc2Bias);
                 }
                 weights.ReadLayerNorm(checkpoint, "fc_norm", 768, FinalNormWeight, FinalNormBias);
-                weights.ReadLinear(checkpoint, "head", 512, 768, HeadWeight,
-                    checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
+                weights.ReadLinear(checkpoint, "head", 512, 768, HeadWeight, checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
             }
 
             /// <inheritdoc/>
@@ -115,28 +114,28 @@ namespace Zoo
                 return plan.Build();
             }
 
-            /// <summary>Tokens of every image: [prefix tokens, patch tokens] + position embedding, then norm_pre.</summary>
+            /// <summary>Tokens of one image: [prefix tokens, patch tokens] + position embedding, then norm_pre.</summary>
             private static void EmbedPatches(ViTGenSupport.GpuPlanBuilder plan)
             {
                 checked
                 {
                     int batch = plan.Batch;
-                    long patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
-                    plan.Launch("patch_embed.unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
-                        Ptr(plan.Activation(Input)), Ptr(patches), Int(3), Int(224), Int(32), Int(batch * 150528));
-                    // patch_tokens[B·49, 768] = patches[B·49, 3072] · W[768, 3072]ᵀ: column-major patch_tokensᵀ = op(W) · patchesᵀ, op = T.
+                    long input = plan.Activation(Input), patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
+                    plan.Launch("unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
+                        Ptr(input), Ptr(patches), Int(3), Int(224), Int(32), Int(batch * 150528));
+                    // patchTokens[B·49, 768] = patches[B·49, 3072] · W[768, 3072]ᵀ: column-major patchTokensᵀ = op(W) · patchesᵀ, op = T.
                     plan.Gemm("patch_embed.proj", transA: true, transB: false, m: 768, n: batch * 49, k: 3072, alpha: 1f,
-                        a: PatchWeight, lda: 3072, strideA: 0, b: patches, ldb: 3072, strideB: 0,
+                        a: PatchEmbeddingWeight, lda: 3072, strideA: 0, b: patches, ldb: 3072, strideB: 0,
                         beta: 0f, c: patchTokens, ldc: 768, strideC: 0);
                     plan.Launch("embed", ViTGenSupport.GpuKernel.EmbedTokens, GridFor(batch * 38400), 1, ElementThreads,
                         Ptr(patchTokens), NoPointer, Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
                         Int(50), Int(1), Int(768), Int(0), Int(batch * 38400));
                     plan.Launch("norm_pre", ViTGenSupport.GpuKernel.LayerNorm, batch * 50, 1, LayerNormThreads,
-                        Ptr(x), Ptr(x), Ptr(PreNormWeight), Ptr(PreNormBias), Int(768), Int(0), Int(0), Float(1E-05f));
+                        Ptr(x), Ptr(x), Ptr(PreNormWeight), Ptr(PreNormBias), Int(768), Int(0), Int(0), Float(1e-5f));
                 }
             }
 
-            /// <summary>Block <paramref name="layer"/>: x += proj(attention(norm1(x))); x += fc2(act(fc1(norm2(x)))).</summary>
+            /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
             private static void AddBlock(ViTGenSupport.GpuPlanBuilder plan, int layer)
             {
                 checked
@@ -145,12 +144,11 @@ namespace Zoo
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(layer);
                     long block = BlockWeights + layer * BlockStride;
                     long x = plan.Activation(X), normed = plan.Activation(Normed), qkv = plan.Activation(Qkv), planes = plan.Activation(Planes);
-                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context);
-                    long projected = plan.Activation(Projected), hidden = plan.Activation(Hidden);
+                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context), projected = plan.Activation(Projected);
+                    long hidden = plan.Activation(Hidden);
                     long q = planes, k = planes + batch * 38400, v = planes + 2 * batch * 38400;
-
                     plan.Launch(name + ".norm1", ViTGenSupport.GpuKernel.LayerNorm, batch * 50, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(768), Int(0), Int(0), Float(1E-05f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(768), Int(0), Int(0), Float(1e-5f));
                     // qkv[B·50, 2304] = normed[B·50, 768] · W[2304, 768]ᵀ: column-major qkvᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".attn.qkv", transA: true, transB: false, m: 2304, n: batch * 50, k: 768, alpha: 1f,
                         a: block + QkvWeight, lda: 768, strideA: 0, b: normed, ldb: 768, strideB: 0,
@@ -175,9 +173,8 @@ namespace Zoo
                         beta: 0f, c: projected, ldc: 768, strideC: 0);
                     plan.Launch(name + ".attn.residual", ViTGenSupport.GpuKernel.BiasResidual, GridFor(batch * 38400), 1, ElementThreads,
                         Ptr(x), Ptr(projected), Ptr(block + ProjBias), Int(768), Int(batch * 38400));
-
                     plan.Launch(name + ".norm2", ViTGenSupport.GpuKernel.LayerNorm, batch * 50, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(768), Int(0), Int(0), Float(1E-05f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(768), Int(0), Int(0), Float(1e-5f));
                     // hidden[B·50, 3072] = normed[B·50, 768] · W[3072, 768]ᵀ: column-major hiddenᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".mlp.fc1", transA: true, transB: false, m: 3072, n: batch * 50, k: 768, alpha: 1f,
                         a: block + Fc1Weight, lda: 768, strideA: 0, b: normed, ldb: 768, strideB: 0,
@@ -199,12 +196,11 @@ namespace Zoo
                 checked
                 {
                     int batch = plan.Batch;
-                    long x = plan.Activation(X), output = plan.Activation(Output);
-                    long pooled = plan.Activation(Pooled);
+                    long x = plan.Activation(X), pooled = plan.Activation(Pooled), output = plan.Activation(Output);
                     plan.Launch("pool", ViTGenSupport.GpuKernel.MeanTokens, batch, 1, LayerNormThreads,
                         Ptr(x), Ptr(pooled), Int(50), Int(1), Int(49), Int(768));
-                    plan.Launch("fc_norm", ViTGenSupport.GpuKernel.LayerNorm, 1, batch, LayerNormThreads,
-                        Ptr(pooled), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(768), Int(768), Int(768), Float(1E-05f));
+                    plan.Launch("fc_norm", ViTGenSupport.GpuKernel.LayerNorm, batch, 1, LayerNormThreads,
+                        Ptr(pooled), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(768), Int(0), Int(0), Float(1e-5f));
                     // output[B, 512] = pooled[B, 768] · W[512, 768]ᵀ: column-major outputᵀ = op(W) · pooledᵀ, op = T.
                     plan.Gemm("head", transA: true, transB: false, m: 512, n: batch, k: 768, alpha: 1f,
                         a: HeadWeight, lda: 768, strideA: 0, b: pooled, ldb: 768, strideB: 0,

@@ -28,9 +28,9 @@ namespace Zoo
         internal readonly struct CudaPlan : ViTGenSupport.IGpuModelPlan
         {
             // ---- Weights: float offsets from the arena's start, each region on a 256-byte boundary.
-            private const long PatchWeight = 0; // patch_embed.proj.weight [384, 3, 14, 14], a Linear [384, 588]
-            private const long PatchBias = 225792; // patch_embed.proj.bias [384]
-            private const long PrefixTokens = 226176; // [5, 384]: cls_token, reg_token (4)
+            private const long PatchEmbeddingWeight = 0; // patch_embed.proj.weight [384, 3, 14, 14], a Linear [384, 588]
+            private const long PatchEmbeddingBias = 225792; // patch_embed.proj.bias [384]
+            private const long PrefixTokens = 226176; // [5, 384]: cls_token, reg_token
             private const long PositionEmbedding = 228096; // pos_embed [1, 1369, 384]
             private const long BlockWeights = 753792; // blocks.0 .. blocks.11, 1774464 floats each
             private const long FinalNormWeight = 22047360; // norm.weight [384]
@@ -59,11 +59,11 @@ namespace Zoo
             private const long PatchTokens = 1609984; // [1369, 384] patch projections, before bias
             private const long X = 2135680; // [1374, 384] the residual stream
             private const long Normed = 2663296; // [1374, 384] LayerNorm output
-            private const long Qkv = 3190912; // [1374, 1152] QKV GEMM output, before bias
+            private const long Qkv = 3190912; // [1374, 1152] q, k and v of every token
             private const long Planes = 4773760; // 3 planes (q, k, v) of [heads 6, 1374, 64] per image; plane p at Planes + p * batch * 527616
             private const long Scores = 6356608; // [6, 1374, 1374] attention scores, then probabilities
             private const long HeadContext = 17683904; // [6, 1374, 64] attention output per head
-            private const long Context = 18211520; // [1374, 384] heads side by side
+            private const long Context = 18211520; // [1374, 384] attention output, heads side by side
             private const long Projected = 18739136; // [1374, 384] proj or fc2 output, before bias and residual
             private const long Hidden = 19266752; // [1374, 1536] MLP hidden
             private const long Output = 21377216; // [384] pooled features
@@ -81,8 +81,8 @@ namespace Zoo
             /// <inheritdoc/>
             public static void ReadWeights(ViTGenSupport.CheckpointReader checkpoint, ViTGenSupport.GpuWeightImage weights)
             {
-                weights.Read(checkpoint, "patch_embed.proj.weight", PatchWeight, 384, 3, 14, 14);
-                weights.Read(checkpoint, "patch_embed.proj.bias", PatchBias, 384);
+                weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 384, 3, 14, 14);
+                weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 384);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 384);
                 weights.Read(checkpoint, "reg_token", PrefixTokens + 384, 1, 4, 384);
                 weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 1369, 384);
@@ -110,26 +110,26 @@ namespace Zoo
                 return plan.Build();
             }
 
-            /// <summary>Tokens of every image: prefix tokens, then patch tokens + position embedding (no_embed_class).</summary>
+            /// <summary>Tokens of one image: patch tokens + position embedding, with the prefix tokens in front (no_embed_class).</summary>
             private static void EmbedPatches(ViTGenSupport.GpuPlanBuilder plan)
             {
                 checked
                 {
                     int batch = plan.Batch;
-                    long patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
-                    plan.Launch("patch_embed.unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 804972), 1, ElementThreads,
-                        Ptr(plan.Activation(Input)), Ptr(patches), Int(3), Int(518), Int(14), Int(batch * 804972));
-                    // patch_tokens[B·1369, 384] = patches[B·1369, 588] · W[384, 588]ᵀ: column-major patch_tokensᵀ = op(W) · patchesᵀ, op = T.
+                    long input = plan.Activation(Input), patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
+                    plan.Launch("unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 804972), 1, ElementThreads,
+                        Ptr(input), Ptr(patches), Int(3), Int(518), Int(14), Int(batch * 804972));
+                    // patchTokens[B·1369, 384] = patches[B·1369, 588] · W[384, 588]ᵀ: column-major patchTokensᵀ = op(W) · patchesᵀ, op = T.
                     plan.Gemm("patch_embed.proj", transA: true, transB: false, m: 384, n: batch * 1369, k: 588, alpha: 1f,
-                        a: PatchWeight, lda: 588, strideA: 0, b: patches, ldb: 588, strideB: 0,
+                        a: PatchEmbeddingWeight, lda: 588, strideA: 0, b: patches, ldb: 588, strideB: 0,
                         beta: 0f, c: patchTokens, ldc: 384, strideC: 0);
                     plan.Launch("embed", ViTGenSupport.GpuKernel.EmbedTokens, GridFor(batch * 527616), 1, ElementThreads,
-                        Ptr(patchTokens), Ptr(PatchBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
+                        Ptr(patchTokens), Ptr(PatchEmbeddingBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
                         Int(1374), Int(5), Int(384), Int(5), Int(batch * 527616));
                 }
             }
 
-            /// <summary>Block <paramref name="layer"/>: x += proj(attention(norm1(x))); x += fc2(act(fc1(norm2(x)))).</summary>
+            /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))) (LayerScale folded into proj and fc2).</summary>
             private static void AddBlock(ViTGenSupport.GpuPlanBuilder plan, int layer)
             {
                 checked
@@ -138,12 +138,11 @@ namespace Zoo
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(layer);
                     long block = BlockWeights + layer * BlockStride;
                     long x = plan.Activation(X), normed = plan.Activation(Normed), qkv = plan.Activation(Qkv), planes = plan.Activation(Planes);
-                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context);
-                    long projected = plan.Activation(Projected), hidden = plan.Activation(Hidden);
+                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context), projected = plan.Activation(Projected);
+                    long hidden = plan.Activation(Hidden);
                     long q = planes, k = planes + batch * 527616, v = planes + 2 * batch * 527616;
-
                     plan.Launch(name + ".norm1", ViTGenSupport.GpuKernel.LayerNorm, batch * 1374, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(384), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(384), Int(0), Int(0), Float(1e-6f));
                     // qkv[B·1374, 1152] = normed[B·1374, 384] · W[1152, 384]ᵀ: column-major qkvᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".attn.qkv", transA: true, transB: false, m: 1152, n: batch * 1374, k: 384, alpha: 1f,
                         a: block + QkvWeight, lda: 384, strideA: 0, b: normed, ldb: 384, strideB: 0,
@@ -168,9 +167,8 @@ namespace Zoo
                         beta: 0f, c: projected, ldc: 384, strideC: 0);
                     plan.Launch(name + ".attn.residual", ViTGenSupport.GpuKernel.BiasResidual, GridFor(batch * 527616), 1, ElementThreads,
                         Ptr(x), Ptr(projected), Ptr(block + ProjBias), Int(384), Int(batch * 527616));
-
                     plan.Launch(name + ".norm2", ViTGenSupport.GpuKernel.LayerNorm, batch * 1374, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(384), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(384), Int(0), Int(0), Float(1e-6f));
                     // hidden[B·1374, 1536] = normed[B·1374, 384] · W[1536, 384]ᵀ: column-major hiddenᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".mlp.fc1", transA: true, transB: false, m: 1536, n: batch * 1374, k: 384, alpha: 1f,
                         a: block + Fc1Weight, lda: 384, strideA: 0, b: normed, ldb: 384, strideB: 0,
@@ -193,9 +191,9 @@ namespace Zoo
                 {
                     int batch = plan.Batch;
                     long x = plan.Activation(X), output = plan.Activation(Output);
-                    // Row 0 of every image: group stride Tokens * Dim in, 1 * Dim out.
+                    // Row 0 of every image: group stride 527616 in, 384 out.
                     plan.Launch("norm", ViTGenSupport.GpuKernel.LayerNorm, 1, batch, LayerNormThreads,
-                        Ptr(x), Ptr(output), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(384), Int(527616), Int(384), Float(1E-06f));
+                        Ptr(x), Ptr(output), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(384), Int(527616), Int(384), Float(1e-6f));
                 }
             }
 

@@ -42,6 +42,15 @@ namespace Zoo
         private const int PositionRows = 1369; // patches only (no_embed_class)
         private const float NormEps = 1e-6f;
 
+        /// <summary>The architecture this class is compiled for, and the tensors its <c>Load</c> reads.</summary>
+        public static global::ViTGen.VitArchitecture Architecture { get; } = new()
+        {
+            Patch = PatchSize, Dim = Dim, Depth = Depth, Heads = Heads, ImageSize = ImageSize, Channels = Channels,
+            Classes = NumClasses, MlpDim = MlpDim, QkvBias = true, ClassToken = true,
+            Pooling = global::ViTGen.VitPooling.Token, Activation = global::ViTGen.VitActivation.Gelu, NormEps = NormEps,
+            LayerScale = true, Registers = 4, NoEmbedClass = true, PreNorm = false, Distilled = false,
+        };
+
         private readonly ViTGenSupport.PackedLinear _patchEmbedding;
         private readonly ViTGenSupport.NativeBuffer _classToken;
         private readonly ViTGenSupport.NativeBuffer _registerTokens;
@@ -134,7 +143,7 @@ namespace Zoo
             }
         }
 
-        /// <summary>Tokens of one image: patch tokens + position embedding, then the prefix tokens in front (no_embed_class).</summary>
+        /// <summary>Tokens of one image: patch tokens + position embedding, with the prefix tokens in front (no_embed_class).</summary>
         private void EmbedPatches(global::System.ReadOnlySpan<float> image, Workspace workspace, int threads)
         {
             ViTGenSupport.PatchEmbedding.Unfold<PatchGrid>(image, workspace.Patches);
@@ -144,7 +153,7 @@ namespace Zoo
             ViTGenSupport.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, PrefixTokens, PositionRows, Dim);
         }
 
-        /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
+        /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))) (LayerScale folded into proj and fc2).</summary>
         private static void RunBlock(Block block, Workspace workspace, int threads)
         {
             ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
@@ -183,7 +192,7 @@ namespace Zoo
             public static float Scale => 0.125f; // HeadDim ^ -0.5
         }
 
-        /// <summary>patch_embed.proj over unfolded patches: [1369 x 588] x [588 x 384].</summary>
+        /// <summary>patch_embed.proj: [1369 x 588] x [588 x 384].</summary>
         private readonly struct PatchEmbeddingGemm : ViTGenSupport.IGemmShape
         {
             public static int M => NumPatches;
@@ -271,14 +280,13 @@ namespace Zoo
         /// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>
         private sealed class Workspace : global::System.IDisposable
         {
-            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures);
-            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim);
-            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim);
-            public readonly ViTGenSupport.NativeBuffer Pooled = new(Dim);
-            public readonly ViTGenSupport.NativeBuffer Logits = new(NumClasses);
+            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures); // unfolded patches
+            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim); // the residual stream
+            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim); // LayerNorm output
+            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim); // q, k and v of every token
+            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim); // attention output, heads side by side
+            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim); // MLP hidden
+            public readonly ViTGenSupport.NativeBuffer Pooled = new(Dim); // pooled, normalized features
 
             public void Dispose()
             {
@@ -289,7 +297,6 @@ namespace Zoo
                 Context.Dispose();
                 Hidden.Dispose();
                 Pooled.Dispose();
-                Logits.Dispose();
             }
         }
     }

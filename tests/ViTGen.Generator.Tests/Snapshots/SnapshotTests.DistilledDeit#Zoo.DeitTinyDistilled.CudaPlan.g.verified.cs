@@ -28,8 +28,8 @@ namespace Zoo
         internal readonly struct CudaPlan : ViTGenSupport.IGpuModelPlan
         {
             // ---- Weights: float offsets from the arena's start, each region on a 256-byte boundary.
-            private const long PatchWeight = 0; // patch_embed.proj.weight [192, 3, 16, 16], a Linear [192, 768]
-            private const long PatchBias = 147456; // patch_embed.proj.bias [192]
+            private const long PatchEmbeddingWeight = 0; // patch_embed.proj.weight [192, 3, 16, 16], a Linear [192, 768]
+            private const long PatchEmbeddingBias = 147456; // patch_embed.proj.bias [192]
             private const long PrefixTokens = 147648; // [2, 192]: cls_token, dist_token
             private const long PositionEmbedding = 148032; // pos_embed [1, 198, 192]
             private const long BlockWeights = 186048; // blocks.0 .. blocks.11, 444864 floats each
@@ -37,8 +37,8 @@ namespace Zoo
             private const long FinalNormBias = 5524608; // norm.bias [192]
             private const long HeadWeight = 5524800; // head.weight [1000, 192]
             private const long HeadBias = 5716800; // head.bias [1000] (zero for OpenAI CLIP, whose projection has none)
-            private const long DistHeadWeight = 5717824; // head_dist.weight [1000, 192]
-            private const long DistHeadBias = 5909824; // head_dist.bias [1000]
+            private const long DistillationHeadWeight = 5717824; // head_dist.weight [1000, 192]
+            private const long DistillationHeadBias = 5909824; // head_dist.bias [1000]
             private const long WeightFloats = 5910848;
 
             // Block i's weights start at BlockWeights + i * BlockStride; offsets within a block:
@@ -63,15 +63,15 @@ namespace Zoo
             private const long PatchTokens = 301056; // [196, 192] patch projections, before bias
             private const long X = 338688; // [198, 192] the residual stream
             private const long Normed = 376704; // [198, 192] LayerNorm output
-            private const long Qkv = 414720; // [198, 576] QKV GEMM output, before bias
+            private const long Qkv = 414720; // [198, 576] q, k and v of every token
             private const long Planes = 528768; // 3 planes (q, k, v) of [heads 3, 198, 64] per image; plane p at Planes + p * batch * 38016
             private const long Scores = 642816; // [3, 198, 198] attention scores, then probabilities
             private const long HeadContext = 760448; // [3, 198, 64] attention output per head
-            private const long Context = 798464; // [198, 192] heads side by side
+            private const long Context = 798464; // [198, 192] attention output, heads side by side
             private const long Projected = 836480; // [198, 192] proj or fc2 output, before bias and residual
             private const long Hidden = 874496; // [198, 768] MLP hidden
             private const long Pooled = 1026560; // [2, 192] pooled, normalized features
-            private const long Logits = 1026944; // [2, 1000] both heads' products, before bias
+            private const long Logits = 1026944; // [2, 1000] both heads' logits
             private const long Output = 1028992; // [1000] logits
             private const long ActivationFloatsPerImage = 1030016;
 
@@ -87,8 +87,8 @@ namespace Zoo
             /// <inheritdoc/>
             public static void ReadWeights(ViTGenSupport.CheckpointReader checkpoint, ViTGenSupport.GpuWeightImage weights)
             {
-                weights.Read(checkpoint, "patch_embed.proj.weight", PatchWeight, 192, 3, 16, 16);
-                weights.Read(checkpoint, "patch_embed.proj.bias", PatchBias, 192);
+                weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 192, 3, 16, 16);
+                weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 192);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 192);
                 weights.Read(checkpoint, "dist_token", PrefixTokens + 192, 1, 1, 192);
                 weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 198, 192);
@@ -104,9 +104,8 @@ namespace Zoo
                     weights.ReadLinear(checkpoint, name + ".mlp.fc2", 192, 768, block + Fc2Weight, block + Fc2Bias);
                 }
                 weights.ReadLayerNorm(checkpoint, "norm", 192, FinalNormWeight, FinalNormBias);
-                weights.ReadLinear(checkpoint, "head", 1000, 192, HeadWeight,
-                    checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
-                weights.ReadLinear(checkpoint, "head_dist", 1000, 192, DistHeadWeight, DistHeadBias);
+                weights.ReadLinear(checkpoint, "head", 1000, 192, HeadWeight, checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
+                weights.ReadLinear(checkpoint, "head_dist", 1000, 192, DistillationHeadWeight, DistillationHeadBias);
             }
 
             /// <inheritdoc/>
@@ -119,26 +118,26 @@ namespace Zoo
                 return plan.Build();
             }
 
-            /// <summary>Tokens of every image: [prefix tokens, patch tokens] + position embedding.</summary>
+            /// <summary>Tokens of one image: [prefix tokens, patch tokens] + position embedding.</summary>
             private static void EmbedPatches(ViTGenSupport.GpuPlanBuilder plan)
             {
                 checked
                 {
                     int batch = plan.Batch;
-                    long patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
-                    plan.Launch("patch_embed.unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
-                        Ptr(plan.Activation(Input)), Ptr(patches), Int(3), Int(224), Int(16), Int(batch * 150528));
-                    // patch_tokens[B·196, 192] = patches[B·196, 768] · W[192, 768]ᵀ: column-major patch_tokensᵀ = op(W) · patchesᵀ, op = T.
+                    long input = plan.Activation(Input), patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
+                    plan.Launch("unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
+                        Ptr(input), Ptr(patches), Int(3), Int(224), Int(16), Int(batch * 150528));
+                    // patchTokens[B·196, 192] = patches[B·196, 768] · W[192, 768]ᵀ: column-major patchTokensᵀ = op(W) · patchesᵀ, op = T.
                     plan.Gemm("patch_embed.proj", transA: true, transB: false, m: 192, n: batch * 196, k: 768, alpha: 1f,
-                        a: PatchWeight, lda: 768, strideA: 0, b: patches, ldb: 768, strideB: 0,
+                        a: PatchEmbeddingWeight, lda: 768, strideA: 0, b: patches, ldb: 768, strideB: 0,
                         beta: 0f, c: patchTokens, ldc: 192, strideC: 0);
                     plan.Launch("embed", ViTGenSupport.GpuKernel.EmbedTokens, GridFor(batch * 38016), 1, ElementThreads,
-                        Ptr(patchTokens), Ptr(PatchBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
+                        Ptr(patchTokens), Ptr(PatchEmbeddingBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
                         Int(198), Int(2), Int(192), Int(0), Int(batch * 38016));
                 }
             }
 
-            /// <summary>Block <paramref name="layer"/>: x += proj(attention(norm1(x))); x += fc2(act(fc1(norm2(x)))).</summary>
+            /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
             private static void AddBlock(ViTGenSupport.GpuPlanBuilder plan, int layer)
             {
                 checked
@@ -147,12 +146,11 @@ namespace Zoo
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(layer);
                     long block = BlockWeights + layer * BlockStride;
                     long x = plan.Activation(X), normed = plan.Activation(Normed), qkv = plan.Activation(Qkv), planes = plan.Activation(Planes);
-                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context);
-                    long projected = plan.Activation(Projected), hidden = plan.Activation(Hidden);
+                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context), projected = plan.Activation(Projected);
+                    long hidden = plan.Activation(Hidden);
                     long q = planes, k = planes + batch * 38016, v = planes + 2 * batch * 38016;
-
                     plan.Launch(name + ".norm1", ViTGenSupport.GpuKernel.LayerNorm, batch * 198, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(192), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(192), Int(0), Int(0), Float(1e-6f));
                     // qkv[B·198, 576] = normed[B·198, 192] · W[576, 192]ᵀ: column-major qkvᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".attn.qkv", transA: true, transB: false, m: 576, n: batch * 198, k: 192, alpha: 1f,
                         a: block + QkvWeight, lda: 192, strideA: 0, b: normed, ldb: 192, strideB: 0,
@@ -177,9 +175,8 @@ namespace Zoo
                         beta: 0f, c: projected, ldc: 192, strideC: 0);
                     plan.Launch(name + ".attn.residual", ViTGenSupport.GpuKernel.BiasResidual, GridFor(batch * 38016), 1, ElementThreads,
                         Ptr(x), Ptr(projected), Ptr(block + ProjBias), Int(192), Int(batch * 38016));
-
                     plan.Launch(name + ".norm2", ViTGenSupport.GpuKernel.LayerNorm, batch * 198, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(192), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(192), Int(0), Int(0), Float(1e-6f));
                     // hidden[B·198, 768] = normed[B·198, 192] · W[768, 192]ᵀ: column-major hiddenᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".mlp.fc1", transA: true, transB: false, m: 768, n: batch * 198, k: 192, alpha: 1f,
                         a: block + Fc1Weight, lda: 192, strideA: 0, b: normed, ldb: 192, strideB: 0,
@@ -201,21 +198,20 @@ namespace Zoo
                 checked
                 {
                     int batch = plan.Batch;
-                    long x = plan.Activation(X), output = plan.Activation(Output);
-                    long pooled = plan.Activation(Pooled);
-                    // Row 0 and 1 of every image: group stride Tokens * Dim in, 2 * Dim out.
+                    long x = plan.Activation(X), pooled = plan.Activation(Pooled), logits = plan.Activation(Logits), output = plan.Activation(Output);
+                    // Rows 0..1 of every image: group stride 38016 in, 384 out.
                     plan.Launch("norm", ViTGenSupport.GpuKernel.LayerNorm, 2, batch, LayerNormThreads,
-                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(192), Int(38016), Int(384), Float(1E-06f));
-                    long logits = plan.Activation(Logits);
-                    // Both heads read every other pooled row (ldb = 2 * Dim) and write every other logits row (ldc = 2 * 1000).
+                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(192), Int(38016), Int(384), Float(1e-6f));
+                    // logits[B, 1000] = pooled[B, 192] · W[1000, 192]ᵀ on row 0 of each image's 2 (ldb = 384, ldc = 2000): column-major logitsᵀ = op(W) · pooledᵀ, op = T.
                     plan.Gemm("head", transA: true, transB: false, m: 1000, n: batch, k: 192, alpha: 1f,
                         a: HeadWeight, lda: 192, strideA: 0, b: pooled, ldb: 384, strideB: 0,
                         beta: 0f, c: logits, ldc: 2000, strideC: 0);
+                    // logits[B, 1000] = pooled[B, 192] · W[1000, 192]ᵀ on row 1 of each image's 2 (ldb = 384, ldc = 2000): column-major logitsᵀ = op(W) · pooledᵀ, op = T.
                     plan.Gemm("head_dist", transA: true, transB: false, m: 1000, n: batch, k: 192, alpha: 1f,
-                        a: DistHeadWeight, lda: 192, strideA: 0, b: pooled + 192, ldb: 384, strideB: 0,
+                        a: DistillationHeadWeight, lda: 192, strideA: 0, b: pooled + 192, ldb: 384, strideB: 0,
                         beta: 0f, c: logits + 1000, ldc: 2000, strideC: 0);
                     plan.Launch("head.average", ViTGenSupport.GpuKernel.DistilledAverage, GridFor(batch * 1000), 1, ElementThreads,
-                        Ptr(logits), Ptr(HeadBias), Ptr(DistHeadBias), Ptr(output), Int(1000), Int(batch * 1000));
+                        Ptr(logits), Ptr(HeadBias), Ptr(DistillationHeadBias), Ptr(output), Int(1000), Int(batch * 1000));
                 }
             }
 

@@ -42,6 +42,15 @@ namespace Zoo
         private const int PositionRows = 198; // every token
         private const float NormEps = 1e-6f;
 
+        /// <summary>The architecture this class is compiled for, and the tensors its <c>Load</c> reads.</summary>
+        public static global::ViTGen.VitArchitecture Architecture { get; } = new()
+        {
+            Patch = PatchSize, Dim = Dim, Depth = Depth, Heads = Heads, ImageSize = ImageSize, Channels = Channels,
+            Classes = NumClasses, MlpDim = MlpDim, QkvBias = true, ClassToken = true,
+            Pooling = global::ViTGen.VitPooling.Token, Activation = global::ViTGen.VitActivation.Gelu, NormEps = NormEps,
+            LayerScale = false, Registers = 0, NoEmbedClass = false, PreNorm = false, Distilled = true,
+        };
+
         private readonly ViTGenSupport.PackedLinear _patchEmbedding;
         private readonly ViTGenSupport.NativeBuffer _classToken;
         private readonly ViTGenSupport.NativeBuffer _distillationToken;
@@ -191,7 +200,7 @@ namespace Zoo
             public static float Scale => 0.125f; // HeadDim ^ -0.5
         }
 
-        /// <summary>patch_embed.proj over unfolded patches: [196 x 768] x [768 x 192].</summary>
+        /// <summary>patch_embed.proj: [196 x 768] x [768 x 192].</summary>
         private readonly struct PatchEmbeddingGemm : ViTGenSupport.IGemmShape
         {
             public static int M => NumPatches;
@@ -241,7 +250,7 @@ namespace Zoo
             public static bool Parallel => true;
         }
 
-        /// <summary>head, one pooled row: [1 x 192] x [192 x 1000].</summary>
+        /// <summary>head: [1 x 192] x [192 x 1000].</summary>
         private readonly struct HeadGemm : ViTGenSupport.IGemmShape
         {
             public static int M => 1;
@@ -251,7 +260,7 @@ namespace Zoo
             public static bool Parallel => false;
         }
 
-        /// <summary>One transformer block's weights in kernel layout (LayerScale folded into proj and fc2).</summary>
+        /// <summary>One transformer block's weights in kernel layout.</summary>
         private sealed class Block : global::System.IDisposable
         {
             public readonly ViTGenSupport.LayerNormWeights Norm1, Norm2;
@@ -289,14 +298,14 @@ namespace Zoo
         /// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>
         private sealed class Workspace : global::System.IDisposable
         {
-            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures);
-            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim);
-            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim);
-            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim);
-            public readonly ViTGenSupport.NativeBuffer Pooled = new(2 * Dim);
-            public readonly ViTGenSupport.NativeBuffer Logits = new(2 * NumClasses);
+            public readonly ViTGenSupport.NativeBuffer Patches = new(NumPatches * PatchFeatures); // unfolded patches
+            public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim); // the residual stream
+            public readonly ViTGenSupport.NativeBuffer Normed = new(Tokens * Dim); // LayerNorm output
+            public readonly ViTGenSupport.NativeBuffer Qkv = new(Tokens * 3 * Dim); // q, k and v of every token
+            public readonly ViTGenSupport.NativeBuffer Context = new(Tokens * Dim); // attention output, heads side by side
+            public readonly ViTGenSupport.NativeBuffer Hidden = new(Tokens * MlpDim); // MLP hidden
+            public readonly ViTGenSupport.NativeBuffer Pooled = new(2 * Dim); // pooled, normalized features
+            public readonly ViTGenSupport.NativeBuffer Logits = new(2 * NumClasses); // both heads' logits
 
             public void Dispose()
             {

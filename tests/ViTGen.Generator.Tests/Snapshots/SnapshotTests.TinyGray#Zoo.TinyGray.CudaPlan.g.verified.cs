@@ -28,8 +28,8 @@ namespace Zoo
         internal readonly struct CudaPlan : ViTGenSupport.IGpuModelPlan
         {
             // ---- Weights: float offsets from the arena's start, each region on a 256-byte boundary.
-            private const long PatchWeight = 0; // patch_embed.proj.weight [64, 1, 7, 7], a Linear [64, 49]
-            private const long PatchBias = 3136; // patch_embed.proj.bias [64]
+            private const long PatchEmbeddingWeight = 0; // patch_embed.proj.weight [64, 1, 7, 7], a Linear [64, 49]
+            private const long PatchEmbeddingBias = 3136; // patch_embed.proj.bias [64]
             private const long PrefixTokens = 3200; // [1, 64]: cls_token
             private const long PositionEmbedding = 3264; // pos_embed [1, 17, 64]
             private const long BlockWeights = 4352; // blocks.0 .. blocks.1, 49792 floats each
@@ -60,11 +60,11 @@ namespace Zoo
             private const long PatchTokens = 1664; // [16, 64] patch projections, before bias
             private const long X = 2688; // [17, 64] the residual stream
             private const long Normed = 3776; // [17, 64] LayerNorm output
-            private const long Qkv = 4864; // [17, 192] QKV GEMM output, before bias
+            private const long Qkv = 4864; // [17, 192] q, k and v of every token
             private const long Planes = 8128; // 3 planes (q, k, v) of [heads 2, 17, 32] per image; plane p at Planes + p * batch * 1088
             private const long Scores = 11392; // [2, 17, 17] attention scores, then probabilities
             private const long HeadContext = 12032; // [2, 17, 32] attention output per head
-            private const long Context = 13120; // [17, 64] heads side by side
+            private const long Context = 13120; // [17, 64] attention output, heads side by side
             private const long Projected = 14208; // [17, 64] proj or fc2 output, before bias and residual
             private const long Hidden = 15296; // [17, 256] MLP hidden
             private const long Pooled = 19648; // [1, 64] pooled, normalized features
@@ -83,8 +83,8 @@ namespace Zoo
             /// <inheritdoc/>
             public static void ReadWeights(ViTGenSupport.CheckpointReader checkpoint, ViTGenSupport.GpuWeightImage weights)
             {
-                weights.Read(checkpoint, "patch_embed.proj.weight", PatchWeight, 64, 1, 7, 7);
-                weights.Read(checkpoint, "patch_embed.proj.bias", PatchBias, 64);
+                weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 64, 1, 7, 7);
+                weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 64);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 64);
                 weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 17, 64);
                 for (int i = 0; i < 2; i++)
@@ -99,8 +99,7 @@ namespace Zoo
                     weights.ReadLinear(checkpoint, name + ".mlp.fc2", 64, 256, block + Fc2Weight, block + Fc2Bias);
                 }
                 weights.ReadLayerNorm(checkpoint, "norm", 64, FinalNormWeight, FinalNormBias);
-                weights.ReadLinear(checkpoint, "head", 10, 64, HeadWeight,
-                    checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
+                weights.ReadLinear(checkpoint, "head", 10, 64, HeadWeight, checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
             }
 
             /// <inheritdoc/>
@@ -113,26 +112,26 @@ namespace Zoo
                 return plan.Build();
             }
 
-            /// <summary>Tokens of every image: [prefix tokens, patch tokens] + position embedding.</summary>
+            /// <summary>Tokens of one image: [prefix tokens, patch tokens] + position embedding.</summary>
             private static void EmbedPatches(ViTGenSupport.GpuPlanBuilder plan)
             {
                 checked
                 {
                     int batch = plan.Batch;
-                    long patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
-                    plan.Launch("patch_embed.unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 784), 1, ElementThreads,
-                        Ptr(plan.Activation(Input)), Ptr(patches), Int(1), Int(28), Int(7), Int(batch * 784));
-                    // patch_tokens[B·16, 64] = patches[B·16, 49] · W[64, 49]ᵀ: column-major patch_tokensᵀ = op(W) · patchesᵀ, op = T.
+                    long input = plan.Activation(Input), patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
+                    plan.Launch("unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 784), 1, ElementThreads,
+                        Ptr(input), Ptr(patches), Int(1), Int(28), Int(7), Int(batch * 784));
+                    // patchTokens[B·16, 64] = patches[B·16, 49] · W[64, 49]ᵀ: column-major patchTokensᵀ = op(W) · patchesᵀ, op = T.
                     plan.Gemm("patch_embed.proj", transA: true, transB: false, m: 64, n: batch * 16, k: 49, alpha: 1f,
-                        a: PatchWeight, lda: 49, strideA: 0, b: patches, ldb: 49, strideB: 0,
+                        a: PatchEmbeddingWeight, lda: 49, strideA: 0, b: patches, ldb: 49, strideB: 0,
                         beta: 0f, c: patchTokens, ldc: 64, strideC: 0);
                     plan.Launch("embed", ViTGenSupport.GpuKernel.EmbedTokens, GridFor(batch * 1088), 1, ElementThreads,
-                        Ptr(patchTokens), Ptr(PatchBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
+                        Ptr(patchTokens), Ptr(PatchEmbeddingBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
                         Int(17), Int(1), Int(64), Int(0), Int(batch * 1088));
                 }
             }
 
-            /// <summary>Block <paramref name="layer"/>: x += proj(attention(norm1(x))); x += fc2(act(fc1(norm2(x)))).</summary>
+            /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
             private static void AddBlock(ViTGenSupport.GpuPlanBuilder plan, int layer)
             {
                 checked
@@ -141,12 +140,11 @@ namespace Zoo
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(layer);
                     long block = BlockWeights + layer * BlockStride;
                     long x = plan.Activation(X), normed = plan.Activation(Normed), qkv = plan.Activation(Qkv), planes = plan.Activation(Planes);
-                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context);
-                    long projected = plan.Activation(Projected), hidden = plan.Activation(Hidden);
+                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context), projected = plan.Activation(Projected);
+                    long hidden = plan.Activation(Hidden);
                     long q = planes, k = planes + batch * 1088, v = planes + 2 * batch * 1088;
-
                     plan.Launch(name + ".norm1", ViTGenSupport.GpuKernel.LayerNorm, batch * 17, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(64), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(64), Int(0), Int(0), Float(1e-6f));
                     // qkv[B·17, 192] = normed[B·17, 64] · W[192, 64]ᵀ: column-major qkvᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".attn.qkv", transA: true, transB: false, m: 192, n: batch * 17, k: 64, alpha: 1f,
                         a: block + QkvWeight, lda: 64, strideA: 0, b: normed, ldb: 64, strideB: 0,
@@ -171,9 +169,8 @@ namespace Zoo
                         beta: 0f, c: projected, ldc: 64, strideC: 0);
                     plan.Launch(name + ".attn.residual", ViTGenSupport.GpuKernel.BiasResidual, GridFor(batch * 1088), 1, ElementThreads,
                         Ptr(x), Ptr(projected), Ptr(block + ProjBias), Int(64), Int(batch * 1088));
-
                     plan.Launch(name + ".norm2", ViTGenSupport.GpuKernel.LayerNorm, batch * 17, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(64), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(64), Int(0), Int(0), Float(1e-6f));
                     // hidden[B·17, 256] = normed[B·17, 64] · W[256, 64]ᵀ: column-major hiddenᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".mlp.fc1", transA: true, transB: false, m: 256, n: batch * 17, k: 64, alpha: 1f,
                         a: block + Fc1Weight, lda: 64, strideA: 0, b: normed, ldb: 64, strideB: 0,
@@ -195,11 +192,10 @@ namespace Zoo
                 checked
                 {
                     int batch = plan.Batch;
-                    long x = plan.Activation(X), output = plan.Activation(Output);
-                    long pooled = plan.Activation(Pooled);
-                    // Row 0 of every image: group stride Tokens * Dim in, 1 * Dim out.
+                    long x = plan.Activation(X), pooled = plan.Activation(Pooled), output = plan.Activation(Output);
+                    // Row 0 of every image: group stride 1088 in, 64 out.
                     plan.Launch("norm", ViTGenSupport.GpuKernel.LayerNorm, 1, batch, LayerNormThreads,
-                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(64), Int(1088), Int(64), Float(1E-06f));
+                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(64), Int(1088), Int(64), Float(1e-6f));
                     // output[B, 10] = pooled[B, 64] · W[10, 64]ᵀ: column-major outputᵀ = op(W) · pooledᵀ, op = T.
                     plan.Gemm("head", transA: true, transB: false, m: 10, n: batch, k: 64, alpha: 1f,
                         a: HeadWeight, lda: 64, strideA: 0, b: pooled, ldb: 64, strideB: 0,

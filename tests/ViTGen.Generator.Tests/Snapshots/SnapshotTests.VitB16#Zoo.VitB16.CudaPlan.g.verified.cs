@@ -28,8 +28,8 @@ namespace Zoo
         internal readonly struct CudaPlan : ViTGenSupport.IGpuModelPlan
         {
             // ---- Weights: float offsets from the arena's start, each region on a 256-byte boundary.
-            private const long PatchWeight = 0; // patch_embed.proj.weight [768, 3, 16, 16], a Linear [768, 768]
-            private const long PatchBias = 589824; // patch_embed.proj.bias [768]
+            private const long PatchEmbeddingWeight = 0; // patch_embed.proj.weight [768, 3, 16, 16], a Linear [768, 768]
+            private const long PatchEmbeddingBias = 589824; // patch_embed.proj.bias [768]
             private const long PrefixTokens = 590592; // [1, 768]: cls_token
             private const long PositionEmbedding = 591360; // pos_embed [1, 197, 768]
             private const long BlockWeights = 742656; // blocks.0 .. blocks.11, 7087872 floats each
@@ -61,11 +61,11 @@ namespace Zoo
             private const long PatchTokens = 301056; // [196, 768] patch projections, before bias
             private const long X = 451584; // [197, 768] the residual stream
             private const long Normed = 602880; // [197, 768] LayerNorm output
-            private const long Qkv = 754176; // [197, 2304] QKV GEMM output, before bias
+            private const long Qkv = 754176; // [197, 2304] q, k and v of every token
             private const long Planes = 1208064; // 3 planes (q, k, v) of [heads 12, 197, 64] per image; plane p at Planes + p * batch * 151296
             private const long Scores = 1661952; // [12, 197, 197] attention scores, then probabilities
             private const long HeadContext = 2127680; // [12, 197, 64] attention output per head
-            private const long Context = 2278976; // [197, 768] heads side by side
+            private const long Context = 2278976; // [197, 768] attention output, heads side by side
             private const long Projected = 2430272; // [197, 768] proj or fc2 output, before bias and residual
             private const long Hidden = 2581568; // [197, 3072] MLP hidden
             private const long Pooled = 3186752; // [1, 768] pooled, normalized features
@@ -84,8 +84,8 @@ namespace Zoo
             /// <inheritdoc/>
             public static void ReadWeights(ViTGenSupport.CheckpointReader checkpoint, ViTGenSupport.GpuWeightImage weights)
             {
-                weights.Read(checkpoint, "patch_embed.proj.weight", PatchWeight, 768, 3, 16, 16);
-                weights.Read(checkpoint, "patch_embed.proj.bias", PatchBias, 768);
+                weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 768, 3, 16, 16);
+                weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 768);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 768);
                 weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 197, 768);
                 for (int i = 0; i < 12; i++)
@@ -100,8 +100,7 @@ namespace Zoo
                     weights.ReadLinear(checkpoint, name + ".mlp.fc2", 768, 3072, block + Fc2Weight, block + Fc2Bias);
                 }
                 weights.ReadLayerNorm(checkpoint, "norm", 768, FinalNormWeight, FinalNormBias);
-                weights.ReadLinear(checkpoint, "head", 1000, 768, HeadWeight,
-                    checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
+                weights.ReadLinear(checkpoint, "head", 1000, 768, HeadWeight, checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip ? HeadBias : ViTGenSupport.GpuWeightImage.NoBias);
             }
 
             /// <inheritdoc/>
@@ -114,26 +113,26 @@ namespace Zoo
                 return plan.Build();
             }
 
-            /// <summary>Tokens of every image: [prefix tokens, patch tokens] + position embedding.</summary>
+            /// <summary>Tokens of one image: [prefix tokens, patch tokens] + position embedding.</summary>
             private static void EmbedPatches(ViTGenSupport.GpuPlanBuilder plan)
             {
                 checked
                 {
                     int batch = plan.Batch;
-                    long patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
-                    plan.Launch("patch_embed.unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
-                        Ptr(plan.Activation(Input)), Ptr(patches), Int(3), Int(224), Int(16), Int(batch * 150528));
-                    // patch_tokens[B·196, 768] = patches[B·196, 768] · W[768, 768]ᵀ: column-major patch_tokensᵀ = op(W) · patchesᵀ, op = T.
+                    long input = plan.Activation(Input), patches = plan.Activation(Patches), patchTokens = plan.Activation(PatchTokens), x = plan.Activation(X);
+                    plan.Launch("unfold", ViTGenSupport.GpuKernel.PatchUnfold, GridFor(batch * 150528), 1, ElementThreads,
+                        Ptr(input), Ptr(patches), Int(3), Int(224), Int(16), Int(batch * 150528));
+                    // patchTokens[B·196, 768] = patches[B·196, 768] · W[768, 768]ᵀ: column-major patchTokensᵀ = op(W) · patchesᵀ, op = T.
                     plan.Gemm("patch_embed.proj", transA: true, transB: false, m: 768, n: batch * 196, k: 768, alpha: 1f,
-                        a: PatchWeight, lda: 768, strideA: 0, b: patches, ldb: 768, strideB: 0,
+                        a: PatchEmbeddingWeight, lda: 768, strideA: 0, b: patches, ldb: 768, strideB: 0,
                         beta: 0f, c: patchTokens, ldc: 768, strideC: 0);
                     plan.Launch("embed", ViTGenSupport.GpuKernel.EmbedTokens, GridFor(batch * 151296), 1, ElementThreads,
-                        Ptr(patchTokens), Ptr(PatchBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
+                        Ptr(patchTokens), Ptr(PatchEmbeddingBias), Ptr(PrefixTokens), Ptr(PositionEmbedding), Ptr(x),
                         Int(197), Int(1), Int(768), Int(0), Int(batch * 151296));
                 }
             }
 
-            /// <summary>Block <paramref name="layer"/>: x += proj(attention(norm1(x))); x += fc2(act(fc1(norm2(x)))).</summary>
+            /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
             private static void AddBlock(ViTGenSupport.GpuPlanBuilder plan, int layer)
             {
                 checked
@@ -142,12 +141,11 @@ namespace Zoo
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(layer);
                     long block = BlockWeights + layer * BlockStride;
                     long x = plan.Activation(X), normed = plan.Activation(Normed), qkv = plan.Activation(Qkv), planes = plan.Activation(Planes);
-                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context);
-                    long projected = plan.Activation(Projected), hidden = plan.Activation(Hidden);
+                    long scores = plan.Activation(Scores), headContext = plan.Activation(HeadContext), context = plan.Activation(Context), projected = plan.Activation(Projected);
+                    long hidden = plan.Activation(Hidden);
                     long q = planes, k = planes + batch * 151296, v = planes + 2 * batch * 151296;
-
                     plan.Launch(name + ".norm1", ViTGenSupport.GpuKernel.LayerNorm, batch * 197, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(768), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm1Weight), Ptr(block + Norm1Bias), Int(768), Int(0), Int(0), Float(1e-6f));
                     // qkv[B·197, 2304] = normed[B·197, 768] · W[2304, 768]ᵀ: column-major qkvᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".attn.qkv", transA: true, transB: false, m: 2304, n: batch * 197, k: 768, alpha: 1f,
                         a: block + QkvWeight, lda: 768, strideA: 0, b: normed, ldb: 768, strideB: 0,
@@ -172,9 +170,8 @@ namespace Zoo
                         beta: 0f, c: projected, ldc: 768, strideC: 0);
                     plan.Launch(name + ".attn.residual", ViTGenSupport.GpuKernel.BiasResidual, GridFor(batch * 151296), 1, ElementThreads,
                         Ptr(x), Ptr(projected), Ptr(block + ProjBias), Int(768), Int(batch * 151296));
-
                     plan.Launch(name + ".norm2", ViTGenSupport.GpuKernel.LayerNorm, batch * 197, 1, LayerNormThreads,
-                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(768), Int(0), Int(0), Float(1E-06f));
+                        Ptr(x), Ptr(normed), Ptr(block + Norm2Weight), Ptr(block + Norm2Bias), Int(768), Int(0), Int(0), Float(1e-6f));
                     // hidden[B·197, 3072] = normed[B·197, 768] · W[3072, 768]ᵀ: column-major hiddenᵀ = op(W) · normedᵀ, op = T.
                     plan.Gemm(name + ".mlp.fc1", transA: true, transB: false, m: 3072, n: batch * 197, k: 768, alpha: 1f,
                         a: block + Fc1Weight, lda: 768, strideA: 0, b: normed, ldb: 768, strideB: 0,
@@ -196,11 +193,10 @@ namespace Zoo
                 checked
                 {
                     int batch = plan.Batch;
-                    long x = plan.Activation(X), output = plan.Activation(Output);
-                    long pooled = plan.Activation(Pooled);
-                    // Row 0 of every image: group stride Tokens * Dim in, 1 * Dim out.
+                    long x = plan.Activation(X), pooled = plan.Activation(Pooled), output = plan.Activation(Output);
+                    // Row 0 of every image: group stride 151296 in, 768 out.
                     plan.Launch("norm", ViTGenSupport.GpuKernel.LayerNorm, 1, batch, LayerNormThreads,
-                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(768), Int(151296), Int(768), Float(1E-06f));
+                        Ptr(x), Ptr(pooled), Ptr(FinalNormWeight), Ptr(FinalNormBias), Int(768), Int(151296), Int(768), Float(1e-6f));
                     // output[B, 1000] = pooled[B, 768] · W[1000, 768]ᵀ: column-major outputᵀ = op(W) · pooledᵀ, op = T.
                     plan.Gemm("head", transA: true, transB: false, m: 1000, n: batch, k: 768, alpha: 1f,
                         a: HeadWeight, lda: 768, strideA: 0, b: pooled, ldb: 768, strideB: 0,

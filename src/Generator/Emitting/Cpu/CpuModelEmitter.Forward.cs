@@ -1,0 +1,130 @@
+using System;
+using System.Linq;
+using ViTGen.Generator.Helpers;
+using ViTGen.Generator.Lowering;
+using ViTGen.Generator.Model;
+using static ViTGen.Generator.Emitting.SourceText;
+
+namespace ViTGen.Generator.Emitting.Cpu;
+
+// The forward pass: the public entry point, then each stage of the description as a method of kernel calls on one
+// image's workspace.
+internal static partial class CpuModelEmitter
+{
+    private static void WriteForward(IndentedWriter w, ModelDescription model)
+    {
+        w.Line("/// <summary>")
+         .Line("/// Runs <paramref name=\"batch\"/> images: <paramref name=\"pixels\"/> holds <c>batch * InputSize</c> normalized NCHW floats,")
+         .Line($"/// <paramref name=\"output\"/> receives <c>batch * OutputSize</c> {(model.Spec.Classes > 0 ? "logits" : "pooled features")}.")
+         .Line("/// Calls on one instance from several threads are serialized.")
+         .Line("/// </summary>");
+        using (w.Block("public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)"))
+        {
+            w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);");
+            using (w.Block("lock (_gate)"))
+            {
+                w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
+                 .Line($"{Kernels}.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);");
+            }
+        }
+        w.Line();
+
+        using (w.Block($"void {Kernels}.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)"))
+        {
+            w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
+             .Line("EmbedPatches(image, workspace, threads);")
+             .Line("foreach (var block in _blocks) RunBlock(block, workspace, threads);")
+             .Line("PoolAndClassify(workspace, output, threads);");
+        }
+        w.Line();
+    }
+
+    private static void WriteStages(IndentedWriter w, ModelDescription model)
+    {
+        WriteStage(w, model, model.Embed, "private void EmbedPatches(global::System.ReadOnlySpan<float> image, Workspace workspace, int threads)", inBlock: false);
+        WriteStage(w, model, model.Block, "private static void RunBlock(Block block, Workspace workspace, int threads)", inBlock: true);
+        WriteStage(w, model, model.Head, "private void PoolAndClassify(Workspace workspace, global::System.Span<float> output, int threads)", inBlock: false);
+    }
+
+    private static void WriteStage(IndentedWriter w, ModelDescription model, Stage stage, string signature, bool inBlock)
+    {
+        w.Line($"/// <summary>{Xml(stage.Summary)}</summary>");
+        using (w.Block(signature))
+        {
+            foreach (var operation in stage.Operations) Translate(w, model, operation, inBlock);
+        }
+        w.Line();
+    }
+
+    private static void Translate(IndentedWriter w, ModelDescription model, Operation operation, bool inBlock)
+    {
+        string Weight(WeightParameter p) => inBlock ? "block." + p.Key : Field(p);
+        switch (operation)
+        {
+            case UnfoldPatches op:
+                w.Line($"{Kernels}.PatchEmbedding.Unfold<PatchGrid>(image, workspace.{op.Output});");
+                break;
+            case Linear op:
+                w.Line($"{Kernels}.Gemm.Linear<{GemmShapeName(model, op)}, {Kernels}.{EpilogueType(op.Epilogue, model.Spec.Activation)}>(workspace.{op.Input}, {op.InputRow.Symbol}, "
+                    + $"{Weight(op.Weight)}, workspace.{op.Output}, {op.OutputRow.Symbol}, threads);");
+                break;
+            case AssembleTokens op:
+                int row = 0;
+                foreach (var token in op.Prefix)
+                {
+                    w.Line($"{Kernels}.TokenOps.CopyRows({Field(token)}, 0, workspace.{op.Output}, {Int(row)}, {token.ShapeSymbols[1]}, Dim);");
+                    row += token.Shape[1];
+                }
+                w.Line($"{Kernels}.TokenOps.AddRows({Field(op.Position)}, 0, workspace.{op.Output}, {op.PositionFirstRow.Symbol}, PositionRows, Dim);");
+                break;
+            case LayerNorm op:
+                w.Line($"{Kernels}.LayerNorm.Apply<Width>(workspace.{op.Input}, 0, {op.Rows.Symbol}, {Weight(op.Weight)}, NormEps, workspace.{op.Output}, 0);");
+                break;
+            case Attention op:
+                w.Line($"{Kernels}.Attention.Run<AttentionShape>(workspace.{op.Input}, workspace.{op.Output}, threads);");
+                break;
+            case MeanRows op:
+                w.Line($"{Kernels}.TokenOps.MeanRows(workspace.{op.Input}, {op.FirstRow.Symbol}, {op.Rows.Symbol}, Dim, workspace.{op.Output}, 0);");
+                break;
+            case CopyToOutput op:
+                w.Line($"{Kernels}.TokenOps.CopyRow(workspace.{op.Input}, 0, {model.Buffer(op.Input).Width.Symbol}, output);");
+                break;
+            case AverageRowsToOutput op:
+                w.Line($"{Kernels}.TokenOps.AverageRows(workspace.{op.Input}, 0, 1, {model.Buffer(op.Input).Width.Symbol}, output);");
+                break;
+            default:
+                throw new NotSupportedException($"The CPU emitter has no translation of {operation.GetType().Name}.");
+        }
+    }
+
+    private static string EpilogueType(Epilogue epilogue, Activation activation) => epilogue switch
+    {
+        Epilogue.Store => "StoreEpilogue",
+        Epilogue.Residual => "ResidualEpilogue",
+        _ => activation switch
+        {
+            Activation.GeluTanh => "GeluTanhEpilogue",
+            Activation.QuickGelu => "QuickGeluEpilogue",
+            Activation.Relu => "ReluEpilogue",
+            _ => "GeluEpilogue",
+        },
+    };
+
+    private static void WriteWorkspace(IndentedWriter w, ModelDescription model)
+    {
+        w.Line("/// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>");
+        using (w.Block("private sealed class Workspace : global::System.IDisposable"))
+        {
+            foreach (var buffer in model.Buffers)
+            {
+                string size = buffer.Rows.Value == 1 ? buffer.Width.Symbol : $"{buffer.Rows.Symbol} * {buffer.Width.Symbol}";
+                w.Line($"public readonly {Kernels}.NativeBuffer {buffer.Name} = new({size}); // {buffer.Comment}");
+            }
+            w.Line();
+            using (w.Block("public void Dispose()"))
+            {
+                foreach (var buffer in model.Buffers) w.Line(buffer.Name + ".Dispose();");
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ViTGen.Generator.Helpers;
+using ViTGen.Generator.Lowering;
+using ViTGen.Generator.Model;
+using static ViTGen.Generator.Emitting.SourceText;
+
+namespace ViTGen.Generator.Emitting.Cpu;
+
+// The weights: one field per manifest parameter (a block's in the nested Block class), read in manifest order.
+internal static partial class CpuModelEmitter
+{
+    private static string FieldType(WeightParameter p) => p.Kind switch
+    {
+        WeightKind.Buffer => $"{Kernels}.NativeBuffer",
+        WeightKind.LayerNorm => $"{Kernels}.LayerNormWeights",
+        _ => $"{Kernels}.PackedLinear",
+    };
+
+    /// <summary>The model's field of a parameter outside the blocks: <c>_patchEmbedding</c>.</summary>
+    private static string Field(WeightParameter p) => "_" + char.ToLowerInvariant(p.Key[0]) + p.Key.Substring(1);
+
+    private static IEnumerable<WeightParameter> ModelParameters(WeightManifest m) => m.Embedding.Concat(m.Final);
+
+    private static void WriteFields(IndentedWriter w, ModelDescription model)
+    {
+        var s = model.Spec;
+        foreach (var p in model.Weights.Embedding) w.Line($"private readonly {FieldType(p)} {Field(p)};");
+        w.Line("private readonly Block[] _blocks;");
+        foreach (var p in model.Weights.Final)
+        {
+            string comment = p.Kind == WeightKind.LayerNorm ? $" // {p.Name}, {(s.Pooling == Pooling.Avg ? "after" : "before")} pooling" : "";
+            w.Line($"private readonly {FieldType(p)} {Field(p)};{comment}");
+        }
+        w.Line($"private readonly Workspace?[] _workspaces = new Workspace?[{Kernels}.WorkerPool.Shared.Threads];")
+         .Line("private readonly object _gate = new object();")
+         .Line("private readonly int _threads;")
+         .Line("private bool _disposed;")
+         .Line();
+    }
+
+    private static void WriteLoad(IndentedWriter w, ModelDescription model)
+    {
+        string name = TypeScaffold.Escape(model.Spec.Type.Name);
+        w.Line("/// <summary>")
+         .Line("/// Loads safetensors weights (timm, Hugging Face, torchvision or OpenAI CLIP names) and checks every tensor against")
+         .Line("/// this model's shapes. Failures throw <see cref=\"global::ViTGen.VitWeightsException\"/> naming the tensor.")
+         .Line("/// </summary>");
+        using (w.Block($"public static {name} Load(string path, global::ViTGen.VitOptions? options = null)"))
+        {
+            w.Line($"int threads = {Kernels}.BatchRunner.Threads(options);")
+             .Line($"using var checkpoint = {Kernels}.CheckpointReader.Open(path, options?.Checkpoint);")
+             .Line($"var model = new {name}(checkpoint, threads);");
+            using (w.Block("try"))
+            {
+                w.Line("checkpoint.EnsureAllRead();")
+                 .Line("return model;");
+            }
+            using (w.Block("catch"))
+            {
+                w.Line("model.Dispose();")
+                 .Line("throw;");
+            }
+        }
+        w.Line();
+
+        using (w.Block($"private {name}({Kernels}.CheckpointReader checkpoint, int threads)"))
+        {
+            w.Line("_threads = threads;");
+            using (w.Block("try"))
+            {
+                foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)} = {Read(p, inBlock: false)};");
+                w.Line("_blocks = new Block[Depth];")
+                 .Line($"for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, {Kernels}.WeightLoading.BlockPrefix(i));");
+                foreach (var p in model.Weights.Final) w.Line($"{Field(p)} = {Read(p, inBlock: false)};");
+            }
+            using (w.Block("catch"))
+            {
+                w.Line("Dispose();")
+                 .Line("throw;");
+            }
+        }
+        w.Line();
+    }
+
+    /// <summary>The loader call of one parameter; in a block, names follow the constructor's <c>prefix</c> (<c>blocks.N</c>).</summary>
+    private static string Read(WeightParameter p, bool inBlock)
+    {
+        string Name(string timmName) => inBlock ? $"prefix + \".{timmName}\"" : $"\"{timmName}\"";
+        string name = Name(p.Name);
+        string shape = string.Join(", ", p.ShapeSymbols);
+        // OpenAI CLIP's projection (the head) has no bias; every other dialect's head does.
+        string bias = p.BiasAbsentInOpenAiClip ? "checkpoint.Dialect != global::ViTGen.CheckpointDialect.OpenAiClip" : Bool(p.HasBias);
+        string layerScale = p.LayerScale is null ? "" : $", layerScale: {Name(p.LayerScale)}";
+        return p.Kind switch
+        {
+            WeightKind.Buffer => $"{Kernels}.WeightLoading.ReadBuffer(checkpoint, {name}, {shape})",
+            WeightKind.LayerNorm => $"{Kernels}.WeightLoading.ReadLayerNorm(checkpoint, {name}, {shape})",
+            WeightKind.PatchEmbedding => $"{Kernels}.WeightLoading.ReadPatchEmbedding(checkpoint, {name}, Dim, Channels, PatchSize, hasBias: {bias})",
+            _ => $"{Kernels}.WeightLoading.ReadLinear(checkpoint, {name}, {shape}, hasBias: {bias}{layerScale})",
+        };
+    }
+
+    private static void WriteDispose(IndentedWriter w, ModelDescription model)
+    {
+        w.Line("/// <summary>Frees the packed weights and workspaces. Forward throws afterwards.</summary>");
+        using (w.Block("public void Dispose()"))
+        {
+            using (w.Block("lock (_gate)"))
+            {
+                w.Line("if (_disposed) return;")
+                 .Line("_disposed = true;");
+                foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)}?.Dispose();");
+                w.Line("if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();");
+                foreach (var p in model.Weights.Final) w.Line($"{Field(p)}?.Dispose();");
+                w.Line("foreach (var workspace in _workspaces) workspace?.Dispose();");
+            }
+        }
+        w.Line();
+    }
+
+    private static void WriteBlockWeights(IndentedWriter w, ModelDescription model)
+    {
+        var block = model.Weights.Block;
+        string folded = model.Spec.LayerScale ? " (LayerScale folded into proj and fc2)" : "";
+        w.Line($"/// <summary>One transformer block's weights in kernel layout{folded}.</summary>");
+        using (w.Block("private sealed class Block : global::System.IDisposable"))
+        {
+            foreach (var group in block.GroupBy(FieldType))
+                w.Line($"public readonly {group.Key} {string.Join(", ", group.Select(p => p.Key))};");
+            w.Line();
+            using (w.Block($"public Block({Kernels}.CheckpointReader checkpoint, string prefix)"))
+            {
+                using (w.Block("try"))
+                {
+                    foreach (var p in block) w.Line($"{p.Key} = {Read(p, inBlock: true)};");
+                }
+                using (w.Block("catch"))
+                {
+                    w.Line("Dispose();")
+                     .Line("throw;");
+                }
+            }
+            w.Line();
+            using (w.Block("public void Dispose()"))
+            {
+                foreach (var p in block) w.Line($"{p.Key}?.Dispose();");
+            }
+        }
+        w.Line();
+    }
+}

@@ -1,0 +1,117 @@
+using System;
+using System.Collections.Generic;
+using ViTGen.Generator.Model;
+
+namespace ViTGen.Generator.Lowering;
+
+/// <summary>
+/// A size with the generated class's constant that spells it (<c>Tokens</c>, <c>3 * Dim</c>), so a backend can print
+/// either: the CPU emitter writes the name, the GPU emitter the number.
+/// </summary>
+internal readonly record struct Extent(int Value, string Symbol)
+{
+    public static Extent Literal(int value) => new(value, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+}
+
+/// <summary>An activation buffer of one image: <c>[Rows, Width]</c> floats, row-major.</summary>
+internal sealed record BufferInfo(string Name, Extent Rows, Extent Width, string Comment)
+{
+    public long Floats => (long)Rows.Value * Width.Value;
+}
+
+/// <summary>How a Linear layer writes its result: stored, added to the output (a residual), or through the activation.</summary>
+internal enum Epilogue { Store, Residual, Activate }
+
+/// <summary>
+/// One step of the forward pass of one image, over named buffers (<see cref="ModelDescription.Buffers"/>) and
+/// manifest parameters. Backends translate each kind; a backend may fuse a step into its neighbour (the GPU adds a
+/// Linear's bias in the kernel that consumes it) but never reorders or restates the schedule.
+/// </summary>
+internal abstract record Operation;
+
+/// <summary>The image's patches as rows of <c>PatchFeatures</c> (the receptive fields of the patch convolution).</summary>
+internal sealed record UnfoldPatches(string Output) : Operation;
+
+/// <summary>
+/// <c>Output[OutputRow + r] ⊕= Input[InputRow + r] · Wᵀ + b</c> for <c>r &lt; Rows</c>, ⊕ by <see cref="Epilogue"/>.
+/// <see cref="Label"/> is the layer's timm name, for traces and profiles.
+/// </summary>
+internal sealed record Linear(
+    string Label, WeightParameter Weight, string Input, Extent InputRow, string Output, Extent OutputRow, Extent Rows, Epilogue Epilogue) : Operation
+{
+    /// <summary>Multiply-adds of the layer for one image: what decides whether it is worth splitting across threads.</summary>
+    public long MultiplyAdds => (long)Rows.Value * Weight.OutFeatures * Weight.InFeatures;
+}
+
+/// <summary>The prefix tokens (class, distillation, registers) in rows 0.., then the position embedding added from <see cref="PositionFirstRow"/>.</summary>
+internal sealed record AssembleTokens(string Output, IReadOnlyList<WeightParameter> Prefix, WeightParameter Position, Extent PositionFirstRow) : Operation;
+
+/// <summary>LayerNorm of rows 0..<see cref="Rows"/> of <see cref="Input"/> into <see cref="Output"/> (may be the same buffer).</summary>
+internal sealed record LayerNorm(string Label, WeightParameter Weight, string Input, string Output, Extent Rows) : Operation;
+
+/// <summary>Multi-head self-attention: <see cref="Input"/> holds q, k, v side by side per token; heads side by side in <see cref="Output"/>.</summary>
+internal sealed record Attention(string Label, string Input, string Output) : Operation;
+
+/// <summary>The mean of rows <see cref="FirstRow"/>..+<see cref="Rows"/> of <see cref="Input"/> into row 0 of <see cref="Output"/>.</summary>
+internal sealed record MeanRows(string Label, string Input, Extent FirstRow, Extent Rows, string Output) : Operation;
+
+/// <summary>The model's output: the mean of rows 0 and 1 of <see cref="Input"/> (DeiT's two heads at inference).</summary>
+internal sealed record AverageRowsToOutput(string Label, string Input) : Operation;
+
+/// <summary>The model's output: row 0 of <see cref="Input"/>.</summary>
+internal sealed record CopyToOutput(string Input) : Operation;
+
+/// <summary>A named run of operations: the embedding, one transformer block (repeated <c>Depth</c> times), the head.</summary>
+internal sealed record Stage(string Summary, IReadOnlyList<Operation> Operations);
+
+/// <summary>
+/// A ViT lowered once, for every backend: shapes (<see cref="Spec"/>), the weight manifest, the activation buffers
+/// of one image, and the schedule as three stages. The CPU emitter and the GPU plan emitter translate this; neither
+/// decides what the model computes.
+/// </summary>
+/// <remarks>
+/// Equality is the spec's: lowering is a pure function of it, so equal specs give equal descriptions, and the
+/// incremental pipeline caches on that without comparing the manifest's arrays.
+/// </remarks>
+internal sealed class ModelDescription : IEquatable<ModelDescription>
+{
+    public ModelDescription(VitModelSpec spec, WeightManifest weights, IReadOnlyList<BufferInfo> buffers, Stage embed, Stage block, Stage head)
+    {
+        Spec = spec;
+        Weights = weights;
+        Buffers = buffers;
+        Embed = embed;
+        Block = block;
+        Head = head;
+    }
+
+    public VitModelSpec Spec { get; }
+    public WeightManifest Weights { get; }
+    public IReadOnlyList<BufferInfo> Buffers { get; }
+    public Stage Embed { get; }
+    public Stage Block { get; }
+    public Stage Head { get; }
+
+    public IEnumerable<Stage> Stages
+    {
+        get
+        {
+            yield return Embed;
+            yield return Block;
+            yield return Head;
+        }
+    }
+
+    public BufferInfo Buffer(string name)
+    {
+        foreach (var buffer in Buffers)
+            if (buffer.Name == name) return buffer;
+        throw new InvalidOperationException($"No buffer '{name}' in the model description.");
+    }
+
+    public bool Equals(ModelDescription? other) => other is not null && Spec.Equals(other.Spec);
+
+    public override bool Equals(object? obj) => Equals(obj as ModelDescription);
+
+    public override int GetHashCode() => Spec.GetHashCode();
+}
