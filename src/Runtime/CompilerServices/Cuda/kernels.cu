@@ -21,7 +21,7 @@
 #define __global__ __attribute__((global))
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
-#define KERNEL extern "C" __global__ void // unmangled entry names: CudaKernels.cs looks them up by name
+#define KERNEL extern "C" __global__ void // unmangled entry names: CudaDevice.cs looks them up by name (GpuKernel.cs)
 
 // One element per thread over a 1-D grid; the plan sizes the grid to cover `total`.
 #define ELEMENT_INDEX(total)                                         \
