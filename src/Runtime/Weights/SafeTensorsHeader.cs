@@ -27,6 +27,29 @@ internal static class SafeTensorsHeader
         return inner is null ? new VitWeightsException(text) : new VitWeightsException(text, inner);
     }
 
+    /// <summary>Checks that a file of <paramref name="fileLength"/> bytes can hold the 8-byte header length that starts a safetensors file.</summary>
+    public static void CheckFileLength(string path, long fileLength)
+    {
+        if (fileLength < 8)
+        {
+            throw Error(path, Inv($"the file is {fileLength} bytes long, too short for the 8-byte header length that starts a safetensors file"));
+        }
+    }
+
+    /// <summary>Checks the header length read from file bytes 0..8 against the limit and the file's length; returns it.</summary>
+    public static int CheckHeaderLength(string path, ulong headerLength, long fileLength)
+    {
+        if (headerLength > MaxHeaderLength)
+        {
+            throw Error(path, Inv($"the header length (file bytes 0..8) is {headerLength}, more than the {MaxHeaderLength} bytes safetensors allows"));
+        }
+        if (headerLength + 8 > (ulong)fileLength)
+        {
+            throw Error(path, Inv($"the header length is {headerLength}, so the header would end at file offset {headerLength + 8}, past the end of the {fileLength}-byte file"));
+        }
+        return (int)headerLength;
+    }
+
     /// <summary>Parses the header bytes (the N bytes after the length prefix) of a file of <paramref name="fileLength"/> bytes.</summary>
     public static Parsed Parse(string path, byte[] header, long fileLength)
     {

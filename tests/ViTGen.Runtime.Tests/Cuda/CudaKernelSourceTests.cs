@@ -18,10 +18,10 @@ public sealed partial class CudaKernelSourceTests
         {
             for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
             {
-                string candidate = Path.Combine(directory.FullName, "src", "Runtime", "Cuda");
+                string candidate = Path.Combine(directory.FullName, "src", "Runtime", "CompilerServices", "Cuda");
                 if (File.Exists(Path.Combine(candidate, "kernels.cu"))) return candidate;
             }
-            throw new DirectoryNotFoundException("src/Runtime/Cuda/kernels.cu not found above " + AppContext.BaseDirectory);
+            throw new DirectoryNotFoundException("src/Runtime/CompilerServices/Cuda/kernels.cu not found above " + AppContext.BaseDirectory);
         }
     }
 
@@ -38,7 +38,7 @@ public sealed partial class CudaKernelSourceTests
             var (exitCode, errors) = Clang14FactAttribute.Run(CudaDirectory, [.. CompileArguments, "-o", output]);
             Assert.True(exitCode == 0, $"clang-14 failed to compile kernels.cu:\n{errors}");
             Assert.True(Normalize(File.ReadAllText(output)) == CheckedInPtx,
-                "src/Runtime/Cuda/kernels.ptx is stale. Regenerate it in src/Runtime/Cuda with: clang-14 " + string.Join(' ', CompileArguments) + " -o kernels.ptx");
+                "src/Runtime/CompilerServices/Cuda/kernels.ptx is stale. Regenerate it in src/Runtime/CompilerServices/Cuda with: clang-14 " + string.Join(' ', CompileArguments) + " -o kernels.ptx");
         }
         finally
         {
@@ -51,7 +51,7 @@ public sealed partial class CudaKernelSourceTests
     {
         byte[]? embedded = CudaKernelImage.TryRead();
         Assert.True(embedded is not null,
-            $"ViTGen.Runtime lacks the resource '{CudaKernelImage.ResourceName}': add <EmbeddedResource Include=\"Cuda\\kernels.ptx\" " +
+            $"ViTGen.Runtime lacks the resource '{CudaKernelImage.ResourceName}': add <EmbeddedResource Include=\"CompilerServices\\Cuda\\kernels.ptx\" " +
             $"LogicalName=\"{CudaKernelImage.ResourceName}\" /> to src/Runtime/ViTGen.Runtime.csproj.");
         Assert.Equal(CheckedInPtx, Normalize(System.Text.Encoding.UTF8.GetString(embedded)));
     }

@@ -4,7 +4,7 @@ using ViTGen.Tests.Parity;
 namespace ViTGen.Tests.Cuda;
 
 /// <summary>
-/// Every parity fixture's generated GPU plan (the <c>CudaPlan</c> struct in <c>{Model}.Cuda.g.cs</c>), as functions
+/// Every parity fixture's generated GPU plan (the <c>CudaPlan</c> struct in <c>{Model}.CudaPlan.g.cs</c>), as functions
 /// the tests can call by fixture name.
 /// </summary>
 internal static class CudaPlans

@@ -179,8 +179,7 @@ public sealed class CheckpointReader : IDisposable
     public void EnsureAllRead()
     {
         var unread = File.Tensors
-            .Where(t => !_read.Contains(t.Name) && !_names.IsIgnoredAutomatically(t.Name)
-                && !_ignoredPrefixes.Any(p => t.Name.StartsWith(p, StringComparison.Ordinal)))
+            .Where(t => !_read.Contains(t.Name) && !IsIgnored(t.Name))
             .ToList();
         if (unread.Count == 0) return;
         var sb = new StringBuilder();

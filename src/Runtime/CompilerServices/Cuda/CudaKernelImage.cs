@@ -24,7 +24,7 @@ internal static class CudaKernelImage
     public static byte[] NullTerminatedPtx()
     {
         byte[] ptx = TryRead() ?? throw new VitCudaException(
-            $"ViTGen.Runtime was built without its CUDA kernels (resource '{ResourceName}' from Cuda/kernels.ptx).");
+            $"ViTGen.Runtime was built without its CUDA kernels (resource '{ResourceName}' from CompilerServices/Cuda/kernels.ptx).");
         var image = new byte[ptx.Length + 1];
         ptx.CopyTo(image, 0);
         return image;

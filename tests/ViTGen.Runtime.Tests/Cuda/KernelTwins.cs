@@ -1,4 +1,6 @@
-namespace ViTGen.CompilerServices;
+using ViTGen.CompilerServices;
+
+namespace ViTGen.Tests.Cuda;
 
 /// <summary>
 /// C# twins of the kernels in kernels.cu, one method per kernel with the same arguments, the same index

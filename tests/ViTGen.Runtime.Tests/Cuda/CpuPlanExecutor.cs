@@ -1,4 +1,6 @@
-namespace ViTGen.CompilerServices;
+using ViTGen.CompilerServices;
+
+namespace ViTGen.Tests.Cuda;
 
 /// <summary>
 /// Runs a <see cref="GpuPlan"/> on the CPU: GEMMs with cuBLAS's semantics (<see cref="ReferenceBlas"/>), launches with the

@@ -1,7 +1,7 @@
 namespace ViTGen.CompilerServices;
 
 /// <summary>
-/// The GPU forward of one compiled model, implemented by a struct the generator emits in <c>{Model}.Cuda.g.cs</c>:
+/// The GPU forward of one compiled model, implemented by a struct the generator emits in <c>{Model}.CudaPlan.g.cs</c>:
 /// its arena layout, how the checkpoint's tensors fill the weight region, and the plan of a batch. Static
 /// members, so the runtime reaches them through a type parameter without an instance. Used by generated code.
 /// </summary>

@@ -6,7 +6,7 @@ namespace ViTGen.CompilerServices;
 // The GPU plan as data. The generator prints, per model, straight-line code that builds a GpuPlan: every cuBLAS
 // call with its column-major m, n, k, leading dimensions, strides and transposes, and every kernel launch with
 // its grid and arguments, all as constants (only the batch size is a variable). Two executors run the same plan:
-// CudaExecutor on a device, CpuPlanExecutor on a float[] with cuBLAS's semantics and C# twins of the kernels,
+// CudaExecutor on a device, CpuPlanExecutor (tests) on a float[] with cuBLAS's semantics and C# twins of the kernels,
 // which is how the plan's indices are tested on machines without a GPU.
 //
 // Addresses are float offsets into one arena: the weights first (offsets below WeightFloats, fixed), then the

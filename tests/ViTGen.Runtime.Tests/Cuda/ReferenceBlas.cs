@@ -1,4 +1,6 @@
-namespace ViTGen.CompilerServices;
+using ViTGen.CompilerServices;
+
+namespace ViTGen.Tests.Cuda;
 
 /// <summary>
 /// cuBLAS's SGEMM semantics on a float[] arena, written for clarity rather than speed: column-major matrices,

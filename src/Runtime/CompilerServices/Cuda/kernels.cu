@@ -10,10 +10,11 @@
 // -nocudainc / -nocudalib: no CUDA SDK and no libdevice, so the prelude below declares what the kernels use,
 // and every math function is written here (a call into libdevice would leave an unresolved symbol in the PTX).
 //
-// Conventions, shared with the C# twins in KernelTwins.cs (which the CPU plan executor runs, so that every index
-// here is tested without a GPU): shapes are kernel arguments, row-major buffers, element-wise kernels take one
-// element per thread over a 1-D grid with a bounds check, row kernels (LayerNorm, softmax) take one row per
-// block with any block size that is a multiple of 32 (at most 1024). Pointers that may be null say so.
+// Conventions, shared with the C# twins in tests/ViTGen.Runtime.Tests/Cuda/KernelTwins.cs (which the tests' CPU
+// plan executor runs, so that every index here is tested without a GPU): shapes are kernel arguments, row-major
+// buffers, element-wise kernels take one element per thread over a 1-D grid with a bounds check, row kernels
+// (LayerNorm, softmax) take one row per block with any block size that is a multiple of 32 (at most 1024).
+// Pointers that may be null say so.
 
 // ---- Prelude: what the CUDA headers would declare -----------------------------------------------------------
 #include <__clang_cuda_builtin_vars.h> // threadIdx, blockIdx, blockDim, gridDim
@@ -21,7 +22,7 @@
 #define __global__ __attribute__((global))
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
-#define KERNEL extern "C" __global__ void // unmangled entry names: CudaKernels.cs looks them up by name
+#define KERNEL extern "C" __global__ void // unmangled entry names: CudaDevice.cs looks them up by name (GpuKernel.cs)
 
 // One element per thread over a 1-D grid; the plan sizes the grid to cover `total`.
 #define ELEMENT_INDEX(total)                                         \

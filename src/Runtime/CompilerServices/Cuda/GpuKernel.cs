@@ -94,9 +94,6 @@ public static class GpuKernels
     public static ImmutableArray<GpuParameter> Parameters(GpuKernel kernel)
         => (uint)kernel < (uint)Signatures.Length ? Signatures[(int)kernel] : throw new ArgumentOutOfRangeException(nameof(kernel), kernel, null);
 
-    /// <summary>Whether the kernel reduces a row per block (its block size must be a multiple of 32).</summary>
-    public static bool IsRowKernel(GpuKernel kernel) => kernel is GpuKernel.LayerNorm or GpuKernel.SoftmaxRows or GpuKernel.MeanTokens;
-
     private static ImmutableArray<GpuParameter>[] BuildSignatures()
     {
         const GpuParameterKind P = GpuParameterKind.Pointer, O = GpuParameterKind.OptionalPointer, I = GpuParameterKind.Int, F = GpuParameterKind.Float;
