@@ -61,7 +61,7 @@ public class GemmBenchmarks
     [Benchmark]
     public void RuntimeShapes() => Gemm.Linear<RuntimeShape, StoreEpilogue>(_input, 0, _weight, _output, 0, 1);
 
-    // What the generator emits (see VitModelEmitter.Shapes.cs for how KBlock is chosen).
+    // What the generator emits (see src/Generator/Emitting/Cpu/CpuModelEmitter.Shapes.cs for how KBlock is chosen).
     private readonly struct Tiny32Qkv : IGemmShape { public static int M => 65; public static int N => 384; public static int K => 128; public static int KBlock => 128; public static bool Parallel => true; }
     private readonly struct Ti16Fc1 : IGemmShape { public static int M => 197; public static int N => 768; public static int K => 192; public static int KBlock => 192; public static bool Parallel => true; }
     private readonly struct B16Qkv : IGemmShape { public static int M => 197; public static int N => 2304; public static int K => 768; public static int KBlock => 768; public static bool Parallel => true; }

@@ -32,8 +32,8 @@ public class ModelBenchmarks
         {
             File.Delete(weights);
         }
-        _pixels = Enumerable.Range(0, entry.InputSize).Select(i => MathF.Sin(i * 0.01f)).ToArray();
-        _output = new float[entry.Classes];
+        _pixels = Enumerable.Range(0, entry.Architecture.InputSize).Select(i => MathF.Sin(i * 0.01f)).ToArray();
+        _output = new float[entry.Architecture.OutputSize];
     }
 
     [GlobalCleanup]

@@ -49,8 +49,8 @@ internal static class BenchCommand
         using (model)
         {
             var random = new Random(1);
-            var pixels = Enumerable.Range(0, batch * entry.InputSize).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
-            var output = new float[batch * entry.Classes];
+            var pixels = Enumerable.Range(0, batch * entry.Architecture.InputSize).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var output = new float[batch * entry.Architecture.OutputSize];
             for (int i = 0; i < warmup; i++) model.Forward(pixels, output, batch);
             var times = new double[iterations];
             for (int i = 0; i < iterations; i++)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using ViTGen.Cli.Models;
 
@@ -43,14 +42,18 @@ internal sealed record ModelConfig(
     private static float[] Floats(JsonElement root, string name, float[] fallback)
         => root.TryGetProperty(name, out var array) ? array.EnumerateArray().Select(e => e.GetSingle()).ToArray() : fallback;
 
-    /// <summary>The attribute that compiles this architecture.</summary>
-    public string Attribute => string.Create(CultureInfo.InvariantCulture,
-        $"[VitModel(patch: {Patch}, dim: {Dim}, depth: {Depth}, heads: {Heads}, imageSize: {ImageSize}, channels: {Channels}, classes: {Classes}, mlpDim: {MlpDim})]");
+    /// <summary>The architecture the timm keyword arguments describe (the other arguments at timm's defaults).</summary>
+    public VitArchitecture Architecture => new()
+    {
+        Patch = Patch, Dim = Dim, Depth = Depth, Heads = Heads, ImageSize = ImageSize, Channels = Channels, Classes = Classes,
+        MlpDim = MlpDim, QkvBias = true, ClassToken = true, NormEps = 1e-6f,
+    };
 
-    /// <summary>The compiled catalog model with exactly these shapes, if any.</summary>
-    public ModelEntry? FindCompiled() => ModelCatalog.All.FirstOrDefault(m =>
-        m.ImageSize == ImageSize && m.Patch == Patch && m.Channels == Channels && m.Classes == Classes &&
-        m.Dim == Dim && m.Depth == Depth && m.Heads == Heads && m.MlpDim == MlpDim);
+    /// <summary>The attribute that compiles this architecture.</summary>
+    public string Attribute => Architecture.ToAttribute();
+
+    /// <summary>The compiled catalog model of exactly this architecture, if any.</summary>
+    public ModelEntry? FindCompiled() => ModelCatalog.All.FirstOrDefault(m => m.Architecture == Architecture);
 
     public VitPreprocessing Preprocessing => new(ImageSize, CropPct, Interpolation, Mean, Std);
 }

@@ -37,43 +37,38 @@ internal interface ICompiledModel : IDisposable
     void Forward(ReadOnlySpan<float> pixels, Span<float> output, int batch = 1);
 }
 
-/// <summary>One compiled architecture: its shapes (to match checkpoints and configs) and its loader.</summary>
-internal sealed record ModelEntry(
-    string Name, string Attribute, int ImageSize, int Patch, int Channels, int Dim, int Depth, int Heads, int MlpDim, int Classes,
-    Func<string, VitOptions, ICompiledModel> Load)
+/// <summary>One compiled architecture: its generated metadata (shapes, attribute, tensors) and its loader.</summary>
+internal sealed record ModelEntry(string Name, VitArchitecture Architecture, Func<string, VitOptions, ICompiledModel> Load)
 {
-    public int InputSize => Channels * ImageSize * ImageSize;
-    public int Tokens => 1 + (ImageSize / Patch) * (ImageSize / Patch);
+    /// <summary>The attribute that compiles it, as the generator's metadata spells it.</summary>
+    public string Attribute => Architecture.ToAttribute();
 
     /// <summary>Multiply-adds of one image: patch embedding, per block qkv/scores/context/proj/MLP, head.</summary>
     public double MultiplyAdds
     {
         get
         {
-            double t = Tokens, d = Dim, n = Tokens - 1;
-            double block = t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * MlpDim;
-            return n * Channels * Patch * Patch * d + Depth * block + d * Classes;
+            var a = Architecture;
+            double t = a.Tokens, d = a.Dim, n = a.NumPatches;
+            double block = t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * a.MlpDim;
+            return n * a.Channels * a.Patch * a.Patch * d + a.Depth * block + d * a.Classes;
         }
     }
 }
 
 internal static class ModelCatalog
 {
-    public static readonly ModelEntry FashionMnist = new("fashion-mnist",
-        "[VitModel(patch: 4, dim: 64, depth: 4, heads: 4, imageSize: 28, channels: 1, classes: 10, mlpDim: 128)]",
-        FashionMnistVit.ImageSize, FashionMnistVit.PatchSize, FashionMnistVit.Channels, FashionMnistVit.Dim, FashionMnistVit.Depth,
-        FashionMnistVit.Heads, FashionMnistVit.MlpDim, FashionMnistVit.NumClasses, (p, o) => FashionMnistVit.Load(p, o));
+    public static readonly ModelEntry FashionMnist = new("fashion-mnist", FashionMnistVit.Architecture, (p, o) => FashionMnistVit.Load(p, o));
 
     /// <summary>The benchmark models, with the names and shapes of ../shared/peers/export_onnx.py.</summary>
     public static readonly IReadOnlyList<ModelEntry> Benchmarks =
     [
-        new("tiny32", "[VitModel(patch: 4, dim: 128, depth: 6, heads: 4, imageSize: 32, classes: 10, mlpDim: 256)]",
-            32, 4, 3, 128, 6, 4, 256, 10, (p, o) => Tiny32Vit.Load(p, o)),
-        new("ti16", "[VitModel(patch: 16, dim: 192, depth: 12, heads: 3)]", 224, 16, 3, 192, 12, 3, 768, 1000, (p, o) => VitTi16.Load(p, o)),
-        new("s16", "[VitModel(patch: 16, dim: 384, depth: 12, heads: 6)]", 224, 16, 3, 384, 12, 6, 1536, 1000, (p, o) => VitS16.Load(p, o)),
-        new("b16", "[VitModel(patch: 16, dim: 768, depth: 12, heads: 12)]", 224, 16, 3, 768, 12, 12, 3072, 1000, (p, o) => VitB16.Load(p, o)),
-        new("b32", "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12)]", 224, 32, 3, 768, 12, 12, 3072, 1000, (p, o) => VitB32.Load(p, o)),
-        new("l16", "[VitModel(patch: 16, dim: 1024, depth: 24, heads: 16)]", 224, 16, 3, 1024, 24, 16, 4096, 1000, (p, o) => VitL16.Load(p, o)),
+        new("tiny32", Tiny32Vit.Architecture, (p, o) => Tiny32Vit.Load(p, o)),
+        new("ti16", VitTi16.Architecture, (p, o) => VitTi16.Load(p, o)),
+        new("s16", VitS16.Architecture, (p, o) => VitS16.Load(p, o)),
+        new("b16", VitB16.Architecture, (p, o) => VitB16.Load(p, o)),
+        new("b32", VitB32.Architecture, (p, o) => VitB32.Load(p, o)),
+        new("l16", VitL16.Architecture, (p, o) => VitL16.Load(p, o)),
     ];
 
     public static IEnumerable<ModelEntry> All => Benchmarks.Prepend(FashionMnist);
