@@ -127,17 +127,18 @@ internal static class VitModelParser
 
     private static VitModelSpec CreateSpec(INamedTypeSymbol type, AttributeSyntax? syntax, Dictionary<string, TypedConstant> a)
     {
-        int Int(string name) => a.TryGetValue(name, out var v) && v.Value is int i ? i : 0;
-        bool Bool(string name, bool fallback) => a.TryGetValue(name, out var v) && v.Value is bool b ? b : fallback;
-        float eps = a.TryGetValue("normEps", out var e) && e.Value is float f ? f : 1e-6f;
+        // BindArguments returned every expected parameter with its expected type, so these casts cannot fail.
+        int Int(string name) => (int)a[name].Value!;
+        bool Bool(string name) => (bool)a[name].Value!;
+        float eps = (float)a["normEps"].Value!;
         int dim = Int("dim"), mlpDim = Int("mlpDim");
         return new VitModelSpec(
             Describe(type),
             syntax is null ? "[VitModel]" : "[" + string.Join(" ", syntax.ToString().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) + "]",
             Int("patch"), dim, Int("depth"), Int("heads"), Int("imageSize"), Int("channels"), Int("classes"),
             mlpDim == 0 ? 4 * dim : mlpDim,
-            Bool("qkvBias", true), Bool("classToken", true), (Pooling)Int("pooling"), (Activation)Int("activation"), eps,
-            Bool("layerScale", false), Int("registers"), Bool("noEmbedClass", false), Bool("preNorm", false), Bool("distilled", false));
+            Bool("qkvBias"), Bool("classToken"), (Pooling)Int("pooling"), (Activation)Int("activation"), eps,
+            Bool("layerScale"), Int("registers"), Bool("noEmbedClass"), Bool("preNorm"), Bool("distilled"));
     }
 
     private static TypeLocation Describe(INamedTypeSymbol type)
