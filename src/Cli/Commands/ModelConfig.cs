@@ -46,7 +46,7 @@ internal sealed record ModelConfig(
     public VitArchitecture Architecture => new()
     {
         Patch = Patch, Dim = Dim, Depth = Depth, Heads = Heads, ImageSize = ImageSize, Channels = Channels, Classes = Classes,
-        MlpDim = MlpDim, QkvBias = true, ClassToken = true, NormEps = 1e-6f,
+        MlpDim = MlpDim,
     };
 
     /// <summary>The attribute that compiles this architecture.</summary>

@@ -22,7 +22,6 @@ internal static class ModelLowering
             s.ClassToken, s.Distilled, s.QkvBias, s.LayerScale, s.PreNorm, s.Pooling == Pooling.Avg);
         var tokens = new Extent(s.Tokens, "Tokens");
         var dim = new Extent(s.Dim, "Dim");
-        int pooledRows = s.Distilled ? 2 : 1;
 
         var buffers = new List<BufferInfo>
         {
@@ -32,13 +31,16 @@ internal static class ModelLowering
             new(Qkv, tokens, new(3 * s.Dim, "3 * Dim"), "q, k and v of every token"),
             new(Context, tokens, dim, "attention output, heads side by side"),
             new(Hidden, tokens, new(s.MlpDim, "MlpDim"), "MLP hidden"),
-            new(Pooled, Extent.Literal(pooledRows), dim, "pooled, normalized features"),
+            new(Pooled, Extent.Literal(PooledRows(s)), dim, "pooled, normalized features"),
         };
         if (s.Classes > 0)
-            buffers.Add(new(Logits, Extent.Literal(pooledRows), new(s.Classes, "NumClasses"), s.Distilled ? "both heads' logits" : "logits"));
+            buffers.Add(new(Logits, Extent.Literal(PooledRows(s)), new(s.Classes, "NumClasses"), s.Distilled ? "both heads' logits" : "logits"));
 
         return new ModelDescription(s, weights, buffers, Embed(s, weights), Block(s, weights), Head(s, weights));
     }
+
+    /// <summary>Rows the head reads per image: the class token's, and the distillation token's for DeiT.</summary>
+    private static int PooledRows(VitModelSpec s) => s.Distilled ? 2 : 1;
 
     private static Stage Embed(VitModelSpec s, WeightManifest weights)
     {
@@ -99,7 +101,7 @@ internal static class ModelLowering
         }
         else
         {
-            operations.Add(new LayerNorm(finalNorm.Name, finalNorm, X, Pooled, Extent.Literal(s.Distilled ? 2 : 1)));
+            operations.Add(new LayerNorm(finalNorm.Name, finalNorm, X, Pooled, Extent.Literal(PooledRows(s))));
         }
 
         string summary = s.Pooling == Pooling.Avg

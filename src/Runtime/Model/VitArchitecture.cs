@@ -8,6 +8,12 @@ namespace ViTGen;
 /// shapes they imply and the tensors such a model reads. Every generated model exposes its own as the static
 /// <c>Architecture</c> property; <see cref="CheckpointArchitecture"/> infers one from a checkpoint.
 /// </summary>
+/// <remarks>
+/// Properties start at the attribute's defaults (224 pixels, 3 channels, 1000 classes, qkv bias, class token, eps
+/// 1e-6); <see cref="Patch"/>, <see cref="Dim"/>, <see cref="Depth"/>, <see cref="Heads"/> and <see cref="MlpDim"/>
+/// have none and must be set. Equality is a record's: a <see cref="CheckpointArchitecture"/> never equals a plain
+/// <see cref="VitArchitecture"/>; compare <see cref="ToAttribute"/> texts to ask whether two describe the same model.
+/// </remarks>
 public record VitArchitecture
 {
     /// <summary>Patch size in pixels.</summary>
@@ -23,22 +29,22 @@ public record VitArchitecture
     public int Heads { get; init; }
 
     /// <summary>Square input size in pixels.</summary>
-    public int ImageSize { get; init; }
+    public int ImageSize { get; init; } = 224;
 
     /// <summary>Input channels.</summary>
-    public int Channels { get; init; }
+    public int Channels { get; init; } = 3;
 
     /// <summary>Classifier outputs; 0 when the model has no head.</summary>
-    public int Classes { get; init; }
+    public int Classes { get; init; } = 1000;
 
     /// <summary>Hidden width of the MLP (not 0: the actual width).</summary>
     public int MlpDim { get; init; }
 
     /// <summary>Whether the qkv projection has a bias.</summary>
-    public bool QkvBias { get; init; }
+    public bool QkvBias { get; init; } = true;
 
     /// <summary>Whether a class token is prepended.</summary>
-    public bool ClassToken { get; init; }
+    public bool ClassToken { get; init; } = true;
 
     /// <summary>How tokens are pooled before the head.</summary>
     public VitPooling Pooling { get; init; }
@@ -47,7 +53,7 @@ public record VitArchitecture
     public VitActivation Activation { get; init; }
 
     /// <summary>The LayerNorm epsilon.</summary>
-    public float NormEps { get; init; }
+    public float NormEps { get; init; } = 1e-6f;
 
     /// <summary>Whether blocks have LayerScale.</summary>
     public bool LayerScale { get; init; }
@@ -111,9 +117,9 @@ public record VitArchitecture
     /// The tensors a model of this architecture reads from a timm checkpoint, with their shapes, in load order
     /// (other dialects store the same tensors under their own names).
     /// </summary>
-    /// <returns>Name and shape of each tensor.</returns>
+    /// <returns>Name and shape of each tensor (each shape a new array).</returns>
     public IReadOnlyList<(string Name, int[] Shape)> TimmTensors()
-        => Manifest().Tensors(openAiClip: false).Select(t => (t.Key, t.Value)).ToList().AsReadOnly();
+        => Manifest().Tensors(openAiClip: false).Select(t => (t.Key, t.Value.ToArray())).ToList().AsReadOnly();
 
     /// <summary>The weight manifest the generator lowered the model with, for these arguments.</summary>
     internal WeightManifest Manifest() => WeightManifest.Create(

@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using ViTGen.Generator.Helpers;
 using ViTGen.Generator.Lowering;
 using ViTGen.Generator.Model;

@@ -1,5 +1,3 @@
-using System;
-using System.Collections.Generic;
 using System.Linq;
 using ViTGen.Generator.Helpers;
 using ViTGen.Generator.Lowering;
@@ -20,8 +18,6 @@ internal static partial class CpuModelEmitter
 
     /// <summary>The model's field of a parameter outside the blocks: <c>_patchEmbedding</c>.</summary>
     private static string Field(WeightParameter p) => "_" + char.ToLowerInvariant(p.Key[0]) + p.Key.Substring(1);
-
-    private static IEnumerable<WeightParameter> ModelParameters(WeightManifest m) => m.Embedding.Concat(m.Final);
 
     private static void WriteFields(IndentedWriter w, ModelDescription model)
     {

@@ -72,7 +72,7 @@ internal static partial class GpuPlanEmitter
             foreach (var p in model.Weights.Embedding)
             {
                 if (!prefix.Contains(p)) AddRegions(a.Weights, p);
-                else if (p == prefix[0]) a.Weights.Add(PrefixRegion, (long)s.PrefixTokens * s.Dim, $"[{s.PrefixTokens}, {s.Dim}]: {string.Join(", ", prefix.Select(t => t.Name))}");
+                else if (p == prefix[0]) a.Weights.Add(PrefixRegion, (long)s.PrefixTokens * s.Dim, $"[{s.PrefixTokens}, {s.Dim}]: {string.Join(", ", prefix.Select(t => t.Shape[1] == 1 ? t.Name : $"{t.Name} ({t.Shape[1]})"))}");
             }
             foreach (var p in model.Weights.Block) AddRegions(a.Block, p);
             a.Weights.Add("BlockWeights", s.Depth * a.BlockStride, $"{TimmNames.Block(0)} .. {TimmNames.Block(s.Depth - 1)}, {Int(a.BlockStride)} floats each");
@@ -82,8 +82,16 @@ internal static partial class GpuPlanEmitter
             a.Activations.Add("Input", (long)s.Channels * s.ImageSize * s.ImageSize, $"[{s.Channels}, {s.ImageSize}, {s.ImageSize}] normalized pixels");
             foreach (var buffer in model.Buffers)
             {
-                if (!a.OutputAliases.Contains(buffer.Name))
+                if (a.OutputAliases.Contains(buffer.Name))
+                {
+                    // The output region holds one image's OutputSize floats: only a buffer of that size can live there.
+                    if (buffer.Floats != s.OutputSize)
+                        throw new System.InvalidOperationException($"{buffer.Name} ({buffer.Floats} floats) cannot be the output ({s.OutputSize} floats).");
+                }
+                else
+                {
                     a.Activations.Add(buffer.Name, buffer.Floats, $"[{buffer.Rows.Value}, {buffer.Width.Value}] {buffer.Comment}");
+                }
                 if (!Scratch.TryGetValue(buffer.Name, out var scratch)) continue;
                 foreach (var name in scratch) a.Activations.Add(name, ScratchFloats(s, name), ScratchComment(s, name));
             }

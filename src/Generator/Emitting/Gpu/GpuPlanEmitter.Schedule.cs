@@ -105,6 +105,11 @@ internal static partial class GpuPlanEmitter
 
         private string Bias(Linear op) => op.Weight.HasBias ? $"Ptr({Weight(op.Weight, "Bias")})" : "NoPointer";
 
+        /// <summary>The bias of a Linear whose bias kernel (bias + residual, bias + activation, the head average) needs one.</summary>
+        private string RequiredBias(Linear op) => op.Weight.HasBias
+            ? Bias(op)
+            : throw new InvalidOperationException($"{op.Label}: the GPU's fused bias kernels need a bias.");
+
         /// <summary>The Linear of this stage that writes <paramref name="buffer"/>: its bias is added by the consumer's kernel.</summary>
         private IEnumerable<Linear> Producers(string buffer) => _stage.Operations.OfType<Linear>().Where(l => l.Output == buffer);
 
@@ -157,6 +162,7 @@ internal static partial class GpuPlanEmitter
             else
             {
                 // One row per image (a head on pooled rows): rows of consecutive images are a buffer's rows apart.
+                if (op.Rows.Value != 1) throw new InvalidOperationException($"{op.Label}: the GPU runs a Linear over all rows of its input or over one row per image, not {op.Rows.Value}.");
                 n = "batch";
                 ldb = (long)input.Rows.Value * inFeatures;
                 ldc = (long)output.Rows.Value * outFeatures;
@@ -174,11 +180,11 @@ internal static partial class GpuPlanEmitter
             {
                 case Epilogue.Residual:
                     Lines.Add($"plan.Launch({Label(layer + ".residual")}, {Kernels}.GpuKernel.BiasResidual, GridFor(batch * {Int(floats)}), 1, ElementThreads,");
-                    Lines.Add($"    Ptr({Buffer(op.Output)}), Ptr({target}), {Bias(op)}, Int({Int(outFeatures)}), Int(batch * {Int(floats)}));");
+                    Lines.Add($"    Ptr({Buffer(op.Output)}), Ptr({target}), {RequiredBias(op)}, Int({Int(outFeatures)}), Int(batch * {Int(floats)}));");
                     break;
                 case Epilogue.Activate:
                     Lines.Add($"plan.Launch({Label(layer + ".act")}, {Kernels}.GpuKernel.{ActivationKernel(_model.Spec.Activation)}, GridFor(batch * {Int(floats)}), 1, ElementThreads,");
-                    Lines.Add($"    Ptr({target}), {Bias(op)}, Int({Int(outFeatures)}), Int(batch * {Int(floats)}));");
+                    Lines.Add($"    Ptr({target}), {RequiredBias(op)}, Int({Int(outFeatures)}), Int(batch * {Int(floats)}));");
                     break;
                 default:
                     if (op.Weight.Kind == WeightKind.PatchEmbedding || BiasFused(op) || !op.Weight.HasBias) break;
@@ -218,7 +224,7 @@ internal static partial class GpuPlanEmitter
                 rows = Int(op.Rows.Value);
                 groups = "batch";
                 inputStride = input.Floats;
-                outputStride = (long)op.Rows.Value * D;
+                outputStride = _model.Buffer(op.Output).Floats;
             }
             Lines.Add($"plan.Launch({Label(op.Label)}, {Kernels}.GpuKernel.LayerNorm, {rows}, {groups}, LayerNormThreads,");
             Lines.Add($"    Ptr({Buffer(op.Input)}), Ptr({Buffer(op.Output)}), Ptr({Weight(op.Weight, "Weight")}), Ptr({Weight(op.Weight, "Bias")}), "
@@ -255,7 +261,7 @@ internal static partial class GpuPlanEmitter
         private void Average(AverageRowsToOutput op)
         {
             int classes = _model.Buffer(op.Input).Width.Value;
-            var biases = Producers(op.Input).Select(Bias).ToList();
+            var biases = Producers(op.Input).Select(RequiredBias).ToList();
             Lines.Add($"plan.Launch(\"{op.Label}\", {Kernels}.GpuKernel.DistilledAverage, GridFor(batch * {Int(classes)}), 1, ElementThreads,");
             Lines.Add($"    Ptr({Buffer(op.Input)}), {biases[0]}, {biases[1]}, Ptr({Buffer("Output")}), Int({Int(classes)}), Int(batch * {Int(classes)}));");
         }
