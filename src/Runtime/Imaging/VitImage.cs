@@ -58,7 +58,7 @@ public sealed class VitImage
 
     /// <summary>
     /// Reads and decodes an image file. The format is found from the first bytes, not from the file name:
-    /// PNG, JPEG (needs libjpeg-turbo's <c>libturbojpeg</c>), binary PGM (P5) or PPM (P6).
+    /// PNG, JPEG (baseline and progressive, 8-bit grayscale or YCbCr/RGB), binary PGM (P5) or PPM (P6).
     /// </summary>
     /// <param name="path">The file to read.</param>
     /// <returns>The decoded image, 1 or 3 channels.</returns>
@@ -80,7 +80,7 @@ public sealed class VitImage
 
     /// <summary>
     /// Decodes an image held in memory. The format is found from the first bytes:
-    /// PNG, JPEG (needs libjpeg-turbo's <c>libturbojpeg</c>), binary PGM (P5) or PPM (P6).
+    /// PNG, JPEG (baseline and progressive, 8-bit grayscale or YCbCr/RGB), binary PGM (P5) or PPM (P6).
     /// </summary>
     /// <param name="data">The encoded image.</param>
     /// <param name="sourceName">What to call the data in error messages, for example a file name or URL.</param>
@@ -92,7 +92,7 @@ public sealed class VitImage
         return ImageFormat.Sniff(data) switch
         {
             ImageFormat.Kind.Png => PngDecoder.Decode(data, sourceName),
-            ImageFormat.Kind.Jpeg => TurboJpeg.Decode(data, sourceName),
+            ImageFormat.Kind.Jpeg => JpegDecoder.Decode(data, sourceName),
             ImageFormat.Kind.Netpbm => NetpbmDecoder.Decode(data, sourceName),
             _ => throw VitImageException.For(sourceName, ImageFormat.DescribeUnsupported(data)),
         };

@@ -2,7 +2,7 @@ namespace ViTGen;
 
 /// <summary>
 /// Thrown when an image cannot be decoded: the file is unreadable, its format is not supported, its data is
-/// corrupt or truncated, its dimensions are absurd, or a native decoder it needs (libjpeg-turbo) is missing.
+/// corrupt or truncated, or its dimensions are absurd.
 /// The message names the file (or the in-memory source) and the problem.
 /// </summary>
 public sealed class VitImageException : Exception

@@ -4,23 +4,61 @@ namespace ViTGen.Tests.Imaging;
 
 public sealed class ImagingJpegTests
 {
-    [Fact]
-    public void Missing_library_gives_the_install_hint()
+    /// <summary>The file with its frame header (SOF0) changed by <paramref name="edit"/>, which gets the marker's offset.</summary>
+    private static byte[] WithFrameHeader(string file, Action<byte[], int> edit)
     {
-        byte[] jpeg = ImagingFixtures.Bytes("gray_64x48.jpg");
-        var e = Assert.Throws<VitImageException>(
-            () => TurboJpeg.Decode(jpeg, "photo.jpg", ["libturbojpeg-does-not-exist.so.9", "/nonexistent/libturbojpeg.so.0"]));
-        Assert.Contains("photo.jpg", e.Message, StringComparison.Ordinal);
-        Assert.Contains("JPEG decoding needs libjpeg-turbo: install Debian/Ubuntu package libturbojpeg0", e.Message, StringComparison.Ordinal);
+        byte[] data = ImagingFixtures.Bytes(file);
+        int sof = data.AsSpan().IndexOf([(byte)0xFF, (byte)0xC0]);
+        Assert.True(sof > 0);
+        edit(data, sof);
+        return data;
+    }
+
+    private static void SetSize(byte[] data, int sof, int width, int height)
+    {
+        data[sof + 5] = (byte)(height >> 8);
+        data[sof + 6] = (byte)height;
+        data[sof + 7] = (byte)(width >> 8);
+        data[sof + 8] = (byte)width;
+    }
+
+    [Theory]
+    [InlineData(65000, 65000, "exceed the limit")]
+    [InlineData(65535, 65535, "unsupported JPEG")] // libjpeg's own limit: 65500 pixels a side
+    [InlineData(16000, 16000, "coded blocks")] // under the pixel limit, but far more blocks than 1.5 kB can code
+    public void Huge_declared_dimensions_are_refused_before_allocating(int width, int height, string message)
+    {
+        foreach (string file in new[] { "gray_64x48.jpg", "rgb_192x144_q90.jpg" })
+        {
+            byte[] data = WithFrameHeader(file, (d, sof) => SetSize(d, sof, width, height));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<VitImageException>(() => VitImage.Decode(data, file));
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Contains(message, e.Message, StringComparison.Ordinal);
+            Assert.Contains(file, e.Message, StringComparison.Ordinal);
+            Assert.True(allocated < 4 << 20, $"{file}: {allocated} bytes allocated before refusing {width}x{height}");
+        }
     }
 
     [Fact]
-    public void A_library_without_the_TurboJPEG_API_counts_as_missing()
+    public void Twelve_bit_and_lossless_jpegs_are_unsupported()
     {
-        byte[] jpeg = ImagingFixtures.Bytes("gray_64x48.jpg");
-        string[] names = OperatingSystem.IsWindows() ? ["kernel32.dll"] : OperatingSystem.IsMacOS() ? ["libSystem.dylib"] : ["libc.so.6"];
-        var e = Assert.Throws<VitImageException>(() => TurboJpeg.Decode(jpeg, "photo.jpg", names));
-        Assert.Contains(TurboJpeg.MissingLibraryMessage, e.Message, StringComparison.Ordinal);
+        byte[] twelveBit = WithFrameHeader("gray_64x48.jpg", (d, sof) => d[sof + 4] = 12);
+        var e = Assert.Throws<VitImageException>(() => VitImage.Decode(twelveBit, "deep.jpg"));
+        Assert.Contains("unsupported JPEG", e.Message, StringComparison.Ordinal);
+        Assert.Contains("12", e.Message, StringComparison.Ordinal);
+
+        byte[] lossless = WithFrameHeader("gray_64x48.jpg", (d, sof) => d[sof + 1] = 0xC3);
+        e = Assert.Throws<VitImageException>(() => VitImage.Decode(lossless, "lossless.jpg"));
+        Assert.Contains("unsupported JPEG", e.Message, StringComparison.Ordinal);
+        Assert.Contains("lossless.jpg", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Progressive_jpeg_decodes_like_the_baseline_path()
+    {
+        VitImage image = VitImage.Load(ImagingFixtures.PathOf("rgb_80x60_progressive.jpg"));
+        Assert.Equal((80, 60, 3), (image.Width, image.Height, image.Channels));
     }
 
     [Fact]
