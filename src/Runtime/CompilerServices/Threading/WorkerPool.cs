@@ -39,12 +39,14 @@ public interface IParallelJob
 public sealed unsafe class WorkerPool : IDisposable
 {
     /// <summary>
-    /// How long a worker that finished a job polls for the next one before it parks. Between the GEMMs of one
-    /// forward pass the caller runs LayerNorm, GELU or residual adds alone for tens of microseconds; parking
-    /// and waking there cost B/16 at 2 threads ~10% (measured when the budget was ~30-60 ms of spinning).
+    /// How long a worker that finished a job polls for the next one before it parks. Between the parallel
+    /// sections of one forward pass the caller runs LayerNorm or residual adds alone for tens of microseconds,
+    /// and parking there costs a futex wake per section. On the 2-core dev box (loaded, so medians are noisy;
+    /// min ms of 300 forwards), tiny32 at 2 threads: no spin 1.01-1.27 ms, 200 us 0.76-1.30, 2 ms 0.77-1.11,
+    /// 50 ms 0.79-0.89; b16 at 2 threads did not separate from the noise. 1 ms covers the in-forward gaps with
+    /// a wide margin while bounding the idle spin after the last job to 1 ms, not the old ~30-60 ms.
     /// </summary>
-    internal static readonly TimeSpan DefaultSpin = TimeSpan.FromMicroseconds(
-        int.TryParse(Environment.GetEnvironmentVariable("VITGEN_POOL_SPIN_US"), out int us) ? us : 2000);
+    internal static readonly TimeSpan DefaultSpin = TimeSpan.FromMilliseconds(1);
 
     [ThreadStatic] private static JobContext? t_context;
     [ThreadStatic] private static bool t_inJob;   // running a part (or a worker thread): nested jobs run inline
