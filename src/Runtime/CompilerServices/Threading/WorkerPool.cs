@@ -112,9 +112,13 @@ public sealed unsafe class WorkerPool : IDisposable
             context.Faulted = 0;
             context.Error = null;
             Volatile.Write(ref context.Remaining, parts);
-            Volatile.Write(ref context.Ticket, (long)generation << 32);
+            // Part 0 is the caller's before any worker can claim: the caller always takes part, so what it
+            // sets up per thread (workspace 0, scratch) is in place after the first job, whoever is fastest.
+            Volatile.Write(ref context.Ticket, ((long)generation << 32) | 1);
             int recruited = Recruit(context, generation, participants - 1);
             t_inJob = true;
+            RunPart(context, 0, 0);
+            Interlocked.Decrement(ref context.Remaining);
             RunParts(context, generation, 0, null);
             t_inJob = false;
             // Nothing left to claim: offers not picked up yet would only wake a thread for nothing.
@@ -208,8 +212,9 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     // Claims and runs parts of `generation` until none are left. A worker returns itself to the idle pool
-    // before it reports its last part done, so when the caller sees the job finished, the workers that ran
-    // parts can already take the caller's next job. Returns whether `self` was released here.
+    // before it counts its last part, so when the caller sees the job finished, every worker that ran a part
+    // can already take the caller's next job (the same workers again, not fresh ones). Returns whether `self`
+    // was released here.
     private static bool RunParts(JobContext context, int generation, int index, PoolWorker? self)
     {
         while (true)
@@ -218,23 +223,29 @@ public sealed unsafe class WorkerPool : IDisposable
             int part = (int)ticket;
             if ((int)(ticket >> 32) != generation || part >= Volatile.Read(ref context.Parts)) return false;
             if (Interlocked.CompareExchange(ref context.Ticket, ticket + 1, ticket) != ticket) continue;
-            // The claim succeeded, so the job is live until this part is counted: the body and pointer are its own.
-            if (Volatile.Read(ref context.Faulted) == 0)
-            {
-                try
-                {
-                    context.Body(context.Job, part, index);
-                }
-                catch (Exception exception)
-                {
-                    context.Fail(exception);
-                }
-            }
-            bool last = part + 1 >= context.Parts;
-            if (last && self is not null)
+            RunPart(context, part, index);
+            // Every part claimed (this job's generation cannot change before this part is counted): nothing
+            // left for this thread, so a worker goes idle first and only then counts its part.
+            bool drained = (int)Volatile.Read(ref context.Ticket) >= context.Parts;
+            if (drained && self is not null)
                 Volatile.Write(ref self.State, PoolWorker.With(Volatile.Read(ref self.State), WorkerState.Spinning));
             Interlocked.Decrement(ref context.Remaining);
-            if (last) return self is not null;
+            if (drained) return self is not null;
+        }
+    }
+
+    // Runs a claimed part (the job is live until the part is counted, so the body and pointer are its own),
+    // or skips it once another part has thrown.
+    private static void RunPart(JobContext context, int part, int index)
+    {
+        if (Volatile.Read(ref context.Faulted) != 0) return;
+        try
+        {
+            context.Body(context.Job, part, index);
+        }
+        catch (Exception exception)
+        {
+            context.Fail(exception);
         }
     }
 
