@@ -10,7 +10,10 @@ public interface IImageForward
 
 /// <summary>
 /// Validates a batched Forward and schedules it: with several images and several threads, each thread runs
-/// whole images (no fork/join per GEMM); with one image, the threads share each kernel. Used by generated code.
+/// whole images (no fork/join per GEMM); with one image, the threads share each kernel. Either way at most
+/// <c>threads</c> threads (the caller and <c>threads - 1</c> pool workers) take part, and the worker index an
+/// image sees is below <c>threads</c>, so a model touches at most that many of its per-worker workspaces.
+/// Used by generated code.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static unsafe class BatchRunner

@@ -3,7 +3,12 @@ namespace ViTGen;
 /// <summary>Run-time options of a compiled model, passed to its generated <c>Load</c>.</summary>
 public sealed class VitOptions
 {
-    /// <summary>The most threads one Forward uses (default: all processors). 1 runs on the calling thread only.</summary>
+    /// <summary>
+    /// The most threads one Forward uses, the calling thread included (default: all processors). 1 runs on the
+    /// calling thread only. Forwards of different models on different threads run at the same time on
+    /// disjoint workers of one process-wide pool, each within its own budget, as long as idle workers remain;
+    /// beyond that a Forward runs with the workers it could get (at least its calling thread).
+    /// </summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
     /// <summary>How the weights file is read (dialect handling, tensors to ignore).</summary>
