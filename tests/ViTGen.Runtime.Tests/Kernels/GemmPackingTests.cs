@@ -2,17 +2,28 @@ using ViTGen.CompilerServices;
 
 namespace ViTGen.Tests.Kernels;
 
-/// <summary>The panel layout of B (<c>[panel][k][32]</c>, zero-padded) from both of its sources.</summary>
+/// <summary>The panel layout of B (<c>[panel][k][32]</c>, zero-padded, the same on every tier) from both of its sources.</summary>
+[Collection(nameof(KernelSwitches))]
 public sealed unsafe class GemmPackingTests
 {
-    [Theory]
-    [InlineData(1, 1, 1)]
-    [InlineData(32, 7, 7)]
-    [InlineData(33, 64, 64)]
-    [InlineData(65, 32, 384)]     // the keys of one head of a 32x32 image, read from the fused qkv rows
-    [InlineData(100, 130, 131)]
-    public void PackTransposedBPlacesEveryElementAndZeroPads(int n, int k, int ld)
+    public static TheoryData<int, int, int, int> TransposedShapes()
     {
+        var data = new TheoryData<int, int, int, int>();
+        // The keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and panels with partial 4-steps of k.
+        int[][] shapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9]];
+        foreach (int bits in Tiers.All)
+            if (Simd.IsSupported(Tiers.Of(bits)))
+                foreach (var shape in shapes) data.Add(bits, shape[0], shape[1], shape[2]);
+        return data;
+    }
+
+    // Packing runs on whichever tiers this machine has (the layout does not depend on the tier, so no tier is skipped
+    // for lack of coverage: the 128-bit transpose runs everywhere).
+    [Theory]
+    [MemberData(nameof(TransposedShapes))]
+    public void PackTransposedBPlacesEveryElementAndZeroPads(int bits, int n, int k, int ld)
+    {
+        using var tier = Simd.Force(Tiers.Of(bits));
         var source = Numbered(n * ld);
         var packed = Pack(n, k, (s, d) => GemmPacking.PackTransposedB(s, ld, n, k, d), source);
         AssertPanels(packed, n, k, (kk, column) => source[column * ld + kk]);
