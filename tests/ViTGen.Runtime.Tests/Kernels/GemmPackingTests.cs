@@ -6,24 +6,18 @@ namespace ViTGen.Tests.Kernels;
 [Collection(nameof(KernelSwitches))]
 public sealed unsafe class GemmPackingTests
 {
-    public static TheoryData<int, int, int, int> TransposedShapes()
-    {
-        var data = new TheoryData<int, int, int, int>();
-        // The keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and panels with partial 4-steps of k.
-        int[][] shapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9]];
-        foreach (int bits in Tiers.All)
-            if (Simd.IsSupported(Tiers.Of(bits)))
-                foreach (var shape in shapes) data.Add(bits, shape[0], shape[1], shape[2]);
-        return data;
-    }
+    // (n, k, ld): the keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and panels with
+    // partial 4-steps of k for the 128-bit transpose.
+    private static readonly int[][] TransposedShapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9]];
 
-    // Packing runs on whichever tiers this machine has (the layout does not depend on the tier, so no tier is skipped
-    // for lack of coverage: the 128-bit transpose runs everywhere).
     [Theory]
-    [MemberData(nameof(TransposedShapes))]
-    public void PackTransposedBPlacesEveryElementAndZeroPads(int bits, int n, int k, int ld)
+    [TierData(512, 0, 1, 2, 3, 4, 5)]
+    [TierData(256, 0, 1, 2, 3, 4, 5)]
+    [TierData(128, 0, 1, 2, 3, 4, 5)]
+    public void PackTransposedBPlacesEveryElementAndZeroPads(int bits, int shape)
     {
         using var tier = Simd.Force(Tiers.Of(bits));
+        int n = TransposedShapes[shape][0], k = TransposedShapes[shape][1], ld = TransposedShapes[shape][2];
         var source = Numbered(n * ld);
         var packed = Pack(n, k, (s, d) => GemmPacking.PackTransposedB(s, ld, n, k, d), source);
         AssertPanels(packed, n, k, (kk, column) => source[column * ld + kk]);
