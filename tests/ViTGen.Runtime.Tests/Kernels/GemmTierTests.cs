@@ -30,6 +30,56 @@ public sealed unsafe class GemmTierTests
         }
     }
 
+    /// <summary>
+    /// The 128-bit micro-kernel's two pass heights directly, whichever this machine would pick: 6 rows (x86) and 12 rows
+    /// (ARM64, whose 32 registers hold 24 accumulators), on packed A and B with partial rows and columns.
+    /// </summary>
+    [Theory]
+    [InlineData(6, 12, 32)]
+    [InlineData(6, 5, 11)]
+    [InlineData(12, 12, 32)]
+    [InlineData(12, 7, 20)]
+    [InlineData(12, 1, 4)]
+    public void Vector128PassesMatchDoublePrecision(int passRows, int rows, int cols)
+    {
+        const int kc = 37, ldc = 40;
+        var random = new Random(passRows * 100 + rows * 10 + cols);
+        var a = new float[GemmPacking.RowBlock * kc];    // packed [k][12], zero past the valid rows
+        var b = new float[GemmPacking.PanelWidth * kc];  // one panel [k][32], zero past the valid columns
+        for (int kk = 0; kk < kc; kk++)
+        {
+            for (int r = 0; r < rows; r++) a[kk * GemmPacking.RowBlock + r] = (float)(random.NextDouble() * 2 - 1);
+            for (int j = 0; j < cols; j++) b[kk * GemmPacking.PanelWidth + j] = (float)(random.NextDouble() * 2 - 1);
+        }
+        var bias = Enumerable.Range(0, GemmPacking.PanelWidth).Select(j => j * 0.25f).ToArray();
+        var c = new float[GemmPacking.RowBlock * ldc];
+        Array.Fill(c, float.NaN);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        fixed (float* pBias = bias)
+        {
+            if (passRows == 6)
+                GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows6>(pa, pb, kc, pc, ldc, pBias, rows, cols, true, true, null, 0);
+            else
+                GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows12>(pa, pb, kc, pc, ldc, pBias, rows, cols, true, true, null, 0);
+        }
+        for (int r = 0; r < GemmPacking.RowBlock; r++)
+        {
+            for (int j = 0; j < ldc; j++)
+            {
+                if (r >= rows || j >= cols)
+                {
+                    Assert.True(float.IsNaN(c[r * ldc + j]), $"[{r},{j}] outside the {rows}x{cols} tile was written");
+                    continue;
+                }
+                double expected = bias[j];
+                for (int kk = 0; kk < kc; kk++) expected += (double)a[kk * GemmPacking.RowBlock + r] * b[kk * GemmPacking.PanelWidth + j];
+                Assert.True(Math.Abs(c[r * ldc + j] - expected) <= 1e-5 * kc, $"[{r},{j}]: {c[r * ldc + j]} vs {expected:G9}");
+            }
+        }
+    }
+
     private static void Check<TShape>() where TShape : IGemmShape
     {
         Check<TShape, StoreEpilogue>(withBias: true);

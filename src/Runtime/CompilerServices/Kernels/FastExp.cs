@@ -40,7 +40,15 @@ internal static class FastExp
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var result = Avx512F.Scale(p, n);
+        Vector512<float> result;
+        if (Avx512F.IsSupported)
+            result = Avx512F.Scale(p, n);
+        else
+        {
+            var ni = Vector512.ConvertToInt32Native(n);
+            var half = ni >> 1;
+            result = p * ((half + Vector512.Create(127)) << 23).AsSingle() * ((ni - half + Vector512.Create(127)) << 23).AsSingle();
+        }
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, result);
     }
 

@@ -51,7 +51,7 @@ internal static unsafe class GemmMicroKernels
 
     private readonly struct Rows4 : IDimension { public static int Value => 4; }
     private readonly struct Rows8 : IDimension { public static int Value => 8; }
-    private readonly struct Rows12 : IDimension { public static int Value => 12; }
+    internal readonly struct Rows12 : IDimension { public static int Value => 12; }
     private readonly struct Width16 : IDimension { public static int Value => 16; }
     private readonly struct Width32 : IDimension { public static int Value => 32; }
 
@@ -225,8 +225,9 @@ internal static unsafe class GemmMicroKernels
             Tile12x32Vector128Passes<TEpilogue, TLayout, Rows6>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 
+    /// <remarks>Internal so tests can run the 12-row ARM64 pass on x86 too (correct there, only spilling).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile12x32Vector128Passes<TEpilogue, TLayout, TPassRows>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+    internal static void Tile12x32Vector128Passes<TEpilogue, TLayout, TPassRows>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout where TPassRows : IDimension
     {
         float* tile = stackalloc float[TileFloats];
@@ -299,7 +300,7 @@ internal static unsafe class GemmMicroKernels
         FinishTile<TEpilogue, Lanes4>(tile, c, ldc, bias, rows, cols, first, last);
     }
 
-    private readonly struct Rows6 : IDimension { public static int Value => 6; }
+    internal readonly struct Rows6 : IDimension { public static int Value => 6; }
     private readonly struct Lanes4 : IDimension { public static int Value => 4; }
     private readonly struct Lanes8 : IDimension { public static int Value => 8; }
     private readonly struct Lanes16 : IDimension { public static int Value => 16; }
