@@ -22,10 +22,11 @@ internal enum SimdTier
 /// <remarks>
 /// A tier is only chosen when its vectors are hardware accelerated, never emulated: with AVX2 disabled the old code ran
 /// the 256-bit kernel on software-emulated <see cref="Vector256{T}"/>. Measured ViT-S/16, 1 thread, on a Zen 5 shared with
-/// other builds (medians of 10, paired runs; peak.c 111-186 GFLOP/s in the same runs): AVX-512 70-126 ms, the AVX2+FMA
-/// tier 146-306 ms, the Vector128 tier (DOTNET_EnableAVX2=0) 286-606 ms, 3.3-4.8x the AVX-512 time in each pair; the build
-/// before the tiers took 22.1 s there (315x). The dispatch
-/// reads one static field per GEMM tile or kernel row, as the old <c>ForceVector256</c> switch did.
+/// other builds (medians of 10; the three tiers back to back, peak.c 111-210 GFLOP/s around them): AVX-512 60-126 ms, the
+/// AVX2+FMA tier 112-306 ms, the Vector128 tier (DOTNET_EnableAVX2=0) 267-606 ms, 3.3-4.8x the AVX-512 time in each run; the
+/// build before the tiers took 22.1 s there (315x). The dispatch reads one static field per GEMM tile or kernel row, as
+/// the old <c>ForceVector256</c> switch did: paired against that build, AVX-512 and AVX2 times are unchanged within the
+/// noise (quiet run: S/16 60.3 vs 59.7 ms and 116.3 vs 118.7 ms, B/16 225.2 vs 226.4 ms and 424.0 vs 435.2 ms).
 /// The GEMM's packed layouts (32-column B panels, 12-row A blocks) are the same on every tier: the narrower kernels
 /// cover a 32-column panel in several register passes. So weights packed under one tier stay valid under any other.
 /// </remarks>
