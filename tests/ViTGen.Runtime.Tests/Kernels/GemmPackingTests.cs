@@ -2,17 +2,22 @@ using ViTGen.CompilerServices;
 
 namespace ViTGen.Tests.Kernels;
 
-/// <summary>The panel layout of B (<c>[panel][k][32]</c>, zero-padded) from both of its sources.</summary>
+/// <summary>The panel layout of B (<c>[panel][k][32]</c>, zero-padded, the same on every tier) from both of its sources.</summary>
+[Collection(nameof(KernelSwitches))]
 public sealed unsafe class GemmPackingTests
 {
+    // (n, k, ld): the keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and panels with
+    // partial 4-steps of k for the 128-bit transpose.
+    private static readonly int[][] TransposedShapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9]];
+
     [Theory]
-    [InlineData(1, 1, 1)]
-    [InlineData(32, 7, 7)]
-    [InlineData(33, 64, 64)]
-    [InlineData(65, 32, 384)]     // the keys of one head of a 32x32 image, read from the fused qkv rows
-    [InlineData(100, 130, 131)]
-    public void PackTransposedBPlacesEveryElementAndZeroPads(int n, int k, int ld)
+    [TierData(512, 0, 1, 2, 3, 4, 5)]
+    [TierData(256, 0, 1, 2, 3, 4, 5)]
+    [TierData(128, 0, 1, 2, 3, 4, 5)]
+    public void PackTransposedBPlacesEveryElementAndZeroPads(int bits, int shape)
     {
+        using var tier = Simd.Force(Tiers.Of(bits));
+        int n = TransposedShapes[shape][0], k = TransposedShapes[shape][1], ld = TransposedShapes[shape][2];
         var source = Numbered(n * ld);
         var packed = Pack(n, k, (s, d) => GemmPacking.PackTransposedB(s, ld, n, k, d), source);
         AssertPanels(packed, n, k, (kk, column) => source[column * ld + kk]);

@@ -3,21 +3,38 @@ using ViTGen.CompilerServices;
 
 namespace ViTGen.Tests.Kernels;
 
-/// <summary>The inlined exp, the activations' vector paths and the attention softmax against double-precision math.</summary>
+/// <summary>
+/// The inlined exp, the activations' vector paths and the attention softmax against double-precision math, on every
+/// SIMD tier (16-lane paths where the machine has AVX-512, 8-lane where it has AVX2+FMA, 4-lane everywhere).
+/// </summary>
+[Collection(nameof(KernelSwitches))]
 public sealed unsafe class KernelMathTests
 {
-    [Fact]
-    public void FastExpIsWithinTwoUlpsOfMathExp()
+    /// <summary>exp on 16 lanes (AVX-512) or 4 lanes (every other machine), as a 16-float array.</summary>
+    private static float[] Exp(int bits, float[] lanes)
     {
-        // Every developer and CI machine has AVX-512 (Sapphire Rapids); elsewhere the kernels use Vector512.Exp.
-        Assert.True(FastExp.IsSupported, "this test machine is expected to have AVX-512F");
+        var result = new float[16];
+        if (bits == 512)
+        {
+            FastExp.Exp(Vector512.Create(lanes)).CopyTo(result);
+            return result;
+        }
+        for (int i = 0; i < 16; i += 4) FastExp.Exp(Vector128.Create(lanes.AsSpan(i, 4))).CopyTo(result, i);
+        return result;
+    }
+
+    [Theory]
+    [TierData(512)]
+    [TierData(128)]
+    public void FastExpIsWithinTwoUlpsOfMathExp(int bits)
+    {
         var inputs = new List<float>();
         for (float x = -86.99f; x <= 88.5f; x += 0.00731f) inputs.Add(x);
         for (int i = 0; i < inputs.Count; i += 16)
         {
             var lanes = new float[16];
             for (int j = 0; j < 16; j++) lanes[j] = inputs[Math.Min(i + j, inputs.Count - 1)];
-            var result = FastExp.Exp(Vector512.Create(lanes));
+            var result = Exp(bits, lanes);
             for (int j = 0; j < 16; j++)
             {
                 double expected = Math.Exp(lanes[j]);
@@ -27,11 +44,13 @@ public sealed unsafe class KernelMathTests
         }
     }
 
-    [Fact]
-    public void FastExpHandlesTheEdges()
+    [Theory]
+    [TierData(512)]
+    [TierData(128)]
+    public void FastExpHandlesTheEdges(int bits)
     {
-        var result = FastExp.Exp(Vector512.Create([0f, -104f, float.NegativeInfinity, 89f, float.PositiveInfinity, float.NaN, -0f, 88.7f,
-            -87.5f, 1f, -86.9f, 0f, 0f, 0f, 0f, 0f]));
+        var result = Exp(bits, [0f, -104f, float.NegativeInfinity, 89f, float.PositiveInfinity, float.NaN, -0f, 88.7f,
+            -87.5f, 1f, -86.9f, 0f, 0f, 0f, 0f, 0f]);
         Assert.Equal(1f, result[0]);
         Assert.Equal(0f, result[1]);
         Assert.Equal(0f, result[2]);
@@ -46,41 +65,58 @@ public sealed unsafe class KernelMathTests
         Assert.True(float.IsNormal(result[10]), $"exp(-86.9) = {result[10]}");
     }
 
-    [Fact]
-    public void ActivationVectorPathsMatchTheScalarPaths()
+    [Theory]
+    [TierData(512)]
+    [TierData(256)]
+    [TierData(128)]
+    public void ActivationVectorPathsMatchTheScalarPaths(int bits)
     {
-        AssertVectorMatchesScalar<GeluEpilogue>();
-        AssertVectorMatchesScalar<GeluTanhEpilogue>();
-        AssertVectorMatchesScalar<QuickGeluEpilogue>();
-        AssertVectorMatchesScalar<ReluEpilogue>();
+        AssertVectorMatchesScalar<GeluEpilogue>(bits);
+        AssertVectorMatchesScalar<GeluTanhEpilogue>(bits);
+        AssertVectorMatchesScalar<QuickGeluEpilogue>(bits);
+        AssertVectorMatchesScalar<ReluEpilogue>(bits);
+        AssertVectorMatchesScalar<StoreEpilogue>(bits);
+        AssertVectorMatchesScalar<ResidualEpilogue>(bits);
     }
 
-    private static void AssertVectorMatchesScalar<TEpilogue>() where TEpilogue : IGemmEpilogue
+    /// <summary>The tier's activation on 16 lanes (one 512-bit, two 256-bit or four 128-bit vectors).</summary>
+    private static float[] Activate<TEpilogue>(int bits, float[] lanes) where TEpilogue : IGemmEpilogue
+    {
+        var result = new float[16];
+        if (bits == 512) TEpilogue.Activate(Vector512.Create(lanes)).CopyTo(result);
+        else if (bits == 256)
+            for (int i = 0; i < 16; i += 8) TEpilogue.Activate(Vector256.Create(lanes.AsSpan(i, 8))).CopyTo(result, i);
+        else
+            for (int i = 0; i < 16; i += 4) TEpilogue.Activate(Vector128.Create(lanes.AsSpan(i, 4))).CopyTo(result, i);
+        return result;
+    }
+
+    private static void AssertVectorMatchesScalar<TEpilogue>(int bits) where TEpilogue : IGemmEpilogue
     {
         for (float x0 = -40f; x0 <= 40f; x0 += 16 * 0.003f)
         {
             var lanes = new float[16];
             for (int j = 0; j < 16; j++) lanes[j] = x0 + j * 0.003f;
-            var result = TEpilogue.Activate(Vector512.Create(lanes));
+            var result = Activate<TEpilogue>(bits, lanes);
             for (int j = 0; j < 16; j++)
             {
                 float expected = TEpilogue.Activate(lanes[j]);
                 float bound = 5e-7f * Math.Max(1f, Math.Abs(expected));
-                Assert.True(Math.Abs(result[j] - expected) <= bound, $"{typeof(TEpilogue).Name}({lanes[j]}) = {result[j]}, scalar {expected}");
+                Assert.True(Math.Abs(result[j] - expected) <= bound, $"{typeof(TEpilogue).Name}({lanes[j]}) on {bits} bits = {result[j]}, scalar {expected}");
             }
         }
-        Assert.True(float.IsNaN(TEpilogue.Activate(Vector512.Create(float.NaN))[0]), $"{typeof(TEpilogue).Name}(NaN)");
+        var nan = new float[16];
+        Array.Fill(nan, float.NaN);
+        Assert.True(float.IsNaN(Activate<TEpilogue>(bits, nan)[0]), $"{typeof(TEpilogue).Name}(NaN) on {bits} bits");
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(16)]
-    [InlineData(65)]
-    [InlineData(197)]
-    [InlineData(257)]
-    public void SoftmaxRowsMatchesDoublePrecision(int n)
+    [TierData(512, 1, 7, 16, 65, 197, 257)]
+    [TierData(256, 1, 7, 16, 65, 197, 257)]
+    [TierData(128, 1, 7, 16, 65, 197, 257)]
+    public void SoftmaxRowsMatchesDoublePrecision(int bits, int n)
     {
+        using var tier = Simd.Force(Tiers.Of(bits));
         var random = new Random(n);
         float scale = 0.125f;
         int stride = (n + 15) / 16 * 16;

@@ -103,7 +103,9 @@ public static unsafe class Attention
         for (int r = 0; r < rows; r++)
         {
             float* row = scores + (long)r * stride;
-            if (FastExp.IsSupported) SoftmaxRow512(row, cols, scale);
+            var tier = Simd.Current;
+            if (tier == SimdTier.Vector512) SoftmaxRow512(row, cols, scale);
+            else if (tier == SimdTier.Vector128) SoftmaxRow128(row, cols, scale);
             else SoftmaxRowPortable(row, cols, scale);
         }
     }
@@ -138,6 +140,38 @@ public static unsafe class Attention
 
         var inverse = Vector512.Create(1f / Vector512.Sum(sum));
         for (int j = 0; j <= last; j += SoftmaxLanes) (Vector512.Load(row + j) * inverse).Store(row + j);
+    }
+
+    /// <summary>
+    /// <see cref="SoftmaxRow512"/> on 4 lanes with <see cref="FastExp.Exp(Vector128{float})"/> (the Vector128 tier).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SoftmaxRow128(float* row, int cols, float scale)
+    {
+        const int Lanes = 4;
+        int last = (cols - 1) / Lanes * Lanes;
+        var valid = Vector128.LessThan(Vector128<int>.Indices, Vector128.Create(cols - last)).AsSingle();
+        var tail = Vector128.ConditionalSelect(valid, Vector128.Load(row + last), Vector128.Create(float.NegativeInfinity));
+        var max = tail;
+        for (int j = 0; j < last; j += Lanes) max = Vector128.Max(max, Vector128.Load(row + j));
+
+        var scaleVector = Vector128.Create(scale);
+        max = Vector128.Max(max, Vector128.Shuffle(max, Vector128.Create(2, 3, 0, 1)));
+        max = Vector128.Max(max, Vector128.Shuffle(max, Vector128.Create(1, 0, 3, 2)));
+        var shift = Vector128.Create(-max.ToScalar() * scale);
+        var sum = Vector128<float>.Zero;
+        for (int j = 0; j < last; j += Lanes)
+        {
+            var e = FastExp.Exp(Simd.MultiplyAdd(Vector128.Load(row + j), scaleVector, shift));
+            sum += e;
+            e.Store(row + j);
+        }
+        tail = FastExp.Exp(Simd.MultiplyAdd(tail, scaleVector, shift));
+        sum += tail;
+        tail.Store(row + last);
+
+        var inverse = Vector128.Create(1f / Vector128.Sum(sum));
+        for (int j = 0; j <= last; j += Lanes) (Vector128.Load(row + j) * inverse).Store(row + j);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

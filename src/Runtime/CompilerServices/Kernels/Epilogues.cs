@@ -20,6 +20,8 @@ public interface IGemmEpilogue
     static abstract Vector256<float> Activate(Vector256<float> x);
     /// <summary>The activation on one value.</summary>
     static abstract float Activate(float x);
+    /// <summary>The activation on 4 lanes (the Vector128 tier).</summary>
+    static abstract Vector128<float> Activate(Vector128<float> x);
 }
 
 /// <summary>Store the product (plus bias) as it is.</summary>
@@ -36,6 +38,9 @@ public readonly struct StoreEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x;
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x) => x;
     /// <inheritdoc/>
     public static float Activate(float x) => x;
 }
@@ -54,6 +59,9 @@ public readonly struct ResidualEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x;
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x) => x;
     /// <inheritdoc/>
     public static float Activate(float x) => x;
 }
@@ -111,6 +119,18 @@ public readonly struct GeluEpilogue : IGemmEpilogue
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x)
+    {
+        var z = Vector128.Abs(x * InvSqrt2);
+        var t = Vector128<float>.One / (Vector128<float>.One + P * z);
+        var poly = t * (Vector128.Create(A1) + t * (Vector128.Create(A2) + t * (Vector128.Create(A3) + t * (Vector128.Create(A4) + t * A5))));
+        var erfAbs = Vector128<float>.One - poly * FastExp.Exp(-(z * z));
+        var erf = Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128<float>.Zero), -erfAbs, erfAbs);
+        return 0.5f * x * (Vector128<float>.One + erf);
+    }
+
+    /// <inheritdoc/>
     public static float Activate(float x)
     {
         float z = MathF.Abs(x * InvSqrt2);
@@ -152,6 +172,15 @@ public readonly struct GeluTanhEpilogue : IGemmEpilogue
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x)
+    {
+        var u = Sqrt2OverPi * (x + Cubic * x * x * x);
+        var tanh = Vector128<float>.One - Vector128.Create(2f) / (FastExp.Exp(u + u) + Vector128<float>.One);
+        return 0.5f * x * (Vector128<float>.One + tanh);
+    }
+
+    /// <inheritdoc/>
     public static float Activate(float x) => 0.5f * x * (1f + MathF.Tanh(Sqrt2OverPi * (x + Cubic * x * x * x)));
 }
 
@@ -173,6 +202,9 @@ public readonly struct QuickGeluEpilogue : IGemmEpilogue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(x * -Slope));
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x) => x / (Vector128<float>.One + FastExp.Exp(x * -Slope));
+    /// <inheritdoc/>
     public static float Activate(float x) => x / (1f + MathF.Exp(-Slope * x));
 }
 
@@ -190,6 +222,9 @@ public readonly struct ReluEpilogue : IGemmEpilogue
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x) => Vector256.Max(x, Vector256<float>.Zero);
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Activate(Vector128<float> x) => Vector128.Max(x, Vector128<float>.Zero);
     /// <inheritdoc/>
     public static float Activate(float x) => MathF.Max(x, 0f);
 }

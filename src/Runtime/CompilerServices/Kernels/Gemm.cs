@@ -105,9 +105,12 @@ public static unsafe class Gemm
     private static void Tile<TEpilogue, TLayout>(float* a, float* b, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
-        if (GemmMicroKernels.UseVector512)
+        var tier = Simd.Current;
+        if (tier == SimdTier.Vector512)
             GemmMicroKernels.Tile12x32<TEpilogue, TLayout>(a, b, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
-        else
+        else if (tier == SimdTier.Vector256)
             GemmMicroKernels.Tile12x32Vector256<TEpilogue, TLayout>(a, b, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else
+            GemmMicroKernels.Tile12x32Vector128<TEpilogue, TLayout>(a, b, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 }

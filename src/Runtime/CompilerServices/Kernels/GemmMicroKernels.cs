@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace ViTGen.CompilerServices;
@@ -5,7 +6,8 @@ namespace ViTGen.CompilerServices;
 /// <summary>
 /// The register-tiled inner kernels of the GEMM. One call computes a 12x32 tile of C over one cache block
 /// of the reduction: 24 zmm accumulators, two B loads and 24 FMAs with embedded broadcasts of A per step, so the
-/// loop is bound by FMA throughput rather than by loads. A 256-bit kernel covers machines without AVX-512.
+/// loop is bound by FMA throughput rather than by loads. A 256-bit kernel covers machines without AVX-512, a 128-bit
+/// one ARM64 and x86 machines without AVX2+FMA; <see cref="Simd.Current"/> picks one (see <see cref="Gemm"/>).
 /// </summary>
 /// <remarks>
 /// Why the accumulators go through a stack tile before the epilogue: every zmm register is caller-saved, so
@@ -15,11 +17,6 @@ namespace ViTGen.CompilerServices;
 internal static unsafe class GemmMicroKernels
 {
     private const int TileFloats = GemmPacking.RowBlock * GemmPacking.PanelWidth;
-
-    /// <summary>Tests set this to exercise the 256-bit kernel on AVX-512 machines.</summary>
-    internal static bool ForceVector256;
-
-    public static bool UseVector512 => Vector512.IsHardwareAccelerated && !ForceVector256;
 
     /// <summary>
     /// C tile (<paramref name="rows"/> x <paramref name="cols"/> valid, row stride <paramref name="ldc"/>) from a packed
@@ -54,7 +51,7 @@ internal static unsafe class GemmMicroKernels
 
     private readonly struct Rows4 : IDimension { public static int Value => 4; }
     private readonly struct Rows8 : IDimension { public static int Value => 8; }
-    private readonly struct Rows12 : IDimension { public static int Value => 12; }
+    internal readonly struct Rows12 : IDimension { public static int Value => 12; }
     private readonly struct Width16 : IDimension { public static int Value => 16; }
     private readonly struct Width32 : IDimension { public static int Value => 32; }
 
@@ -91,8 +88,8 @@ internal static unsafe class GemmMicroKernels
         {
             var b0 = Vector512.Load(pb);
             var b1 = TWidth.Value > 16 ? Vector512.Load(pb + 16) : default;
-            if (k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
-            if (k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
+            if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+            if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
             c0a = Vector512.FusedMultiplyAdd(Vector512.Create(l[0 * TLayout.RowStride]), b0, c0a);
             if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(Vector512.Create(r[0 * TLayout.RowStride]), b1, c0b);
             c1a = Vector512.FusedMultiplyAdd(Vector512.Create(l[1 * TLayout.RowStride]), b0, c1a);
@@ -145,7 +142,7 @@ internal static unsafe class GemmMicroKernels
             c10a.Store(tile + 320); if (TWidth.Value > 16) c10b.Store(tile + 336);
             c11a.Store(tile + 352); if (TWidth.Value > 16) c11b.Store(tile + 368);
         }
-        FinishTile<TEpilogue>(tile, c, ldc, bias, rows, cols, first, last);
+        FinishTile<TEpilogue, Lanes16>(tile, c, ldc, bias, rows, cols, first, last);
     }
 
     /// <summary>
@@ -169,8 +166,8 @@ internal static unsafe class GemmMicroKernels
                 {
                     var b0 = Vector256.Load(b);
                     var b1 = Vector256.Load(b + 8);
-                    if (k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
-                    if (k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
+                    if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+                    if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
                     Vector256<float> a;
                     a = Vector256.Create(a0[(r0 + 0) * TLayout.RowStride]);
                     c0a = Vector256.FusedMultiplyAdd(a, b0, c0a); c0b = Vector256.FusedMultiplyAdd(a, b1, c0b);
@@ -202,16 +199,119 @@ internal static unsafe class GemmMicroKernels
                 c5a.Store(t5); c5b.Store(t5 + 8);
             }
         }
-        FinishTile<TEpilogue>(tile, c, ldc, bias, rows, cols, first, last);
+        FinishTile<TEpilogue, Lanes8>(tile, c, ldc, bias, rows, cols, first, last);
     }
+
+    /// <summary>
+    /// The same contract as <see cref="Tile12x32"/> on 4-lane vectors (ARM64 AdvSimd; x86 SSE without AVX2+FMA): passes
+    /// of an 8-column register tile over the 32-column panel, 12 rows per pass on ARM64 (24 accumulators of its 32
+    /// registers), 6 rows on x86 (12 of its 16 xmm registers, so nothing spills).
+    /// </summary>
+    /// <remarks>
+    /// A broadcast of A is a load-and-replicate on ARM64 (<c>ld1r</c>); the fused multiply-add is <c>fmla</c> there,
+    /// <c>vfmadd231ps</c> on x86 with FMA, and a multiply plus an add on x86 without it (<see cref="Simd.MultiplyAdd"/>).
+    /// With DOTNET_EnableAVX2=0 the JIT keeps the 6-row pass in registers (12 accumulators, 2 B vectors, the broadcast and
+    /// one product: all 16 xmm, no spills in the k loop) and ViT-S/16 runs at 3.3-4.8x the AVX-512 time (see <see cref="Simd"/>).
+    /// The broadcast costs <c>vmovss</c> + <c>vpermilps</c> there; <c>Avx.BroadcastScalarToVector128</c> did not change the
+    /// code (AVX is reported off along with AVX2), and pre-broadcast A panels are left for later.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Tile12x32Vector128<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout
+    {
+        if (AdvSimd.Arm64.IsSupported)
+            Tile12x32Vector128Passes<TEpilogue, TLayout, Rows12>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else
+            Tile12x32Vector128Passes<TEpilogue, TLayout, Rows6>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+    }
+
+    /// <remarks>Internal so tests can run the 12-row ARM64 pass on x86 too (correct there, only spilling).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Tile12x32Vector128Passes<TEpilogue, TLayout, TPassRows>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TPassRows : IDimension
+    {
+        float* tile = stackalloc float[TileFloats];
+        for (int quarter = 0; quarter < cols; quarter += 8)
+        {
+            for (int r0 = 0; r0 < rows; r0 += TPassRows.Value)
+            {
+                Vector128<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default;
+                Vector128<float> c3a = default, c3b = default, c4a = default, c4b = default, c5a = default, c5b = default;
+                Vector128<float> c6a = default, c6b = default, c7a = default, c7b = default, c8a = default, c8b = default;
+                Vector128<float> c9a = default, c9b = default, c10a = default, c10b = default, c11a = default, c11b = default;
+                float* a0 = pa + r0 * TLayout.RowStride;
+                float* b = pb + quarter;
+                for (int k = 0; k < kc; k++)
+                {
+                    var b0 = Vector128.Load(b);
+                    var b1 = Vector128.Load(b + 4);
+                    if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+                    if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
+                    Vector128<float> a;
+                    a = Vector128.Create(a0[0 * TLayout.RowStride]);
+                    c0a = Simd.MultiplyAdd(a, b0, c0a); c0b = Simd.MultiplyAdd(a, b1, c0b);
+                    a = Vector128.Create(a0[1 * TLayout.RowStride]);
+                    c1a = Simd.MultiplyAdd(a, b0, c1a); c1b = Simd.MultiplyAdd(a, b1, c1b);
+                    a = Vector128.Create(a0[2 * TLayout.RowStride]);
+                    c2a = Simd.MultiplyAdd(a, b0, c2a); c2b = Simd.MultiplyAdd(a, b1, c2b);
+                    a = Vector128.Create(a0[3 * TLayout.RowStride]);
+                    c3a = Simd.MultiplyAdd(a, b0, c3a); c3b = Simd.MultiplyAdd(a, b1, c3b);
+                    a = Vector128.Create(a0[4 * TLayout.RowStride]);
+                    c4a = Simd.MultiplyAdd(a, b0, c4a); c4b = Simd.MultiplyAdd(a, b1, c4b);
+                    a = Vector128.Create(a0[5 * TLayout.RowStride]);
+                    c5a = Simd.MultiplyAdd(a, b0, c5a); c5b = Simd.MultiplyAdd(a, b1, c5b);
+                    if (TPassRows.Value > 6)
+                    {
+                        a = Vector128.Create(a0[6 * TLayout.RowStride]);
+                        c6a = Simd.MultiplyAdd(a, b0, c6a); c6b = Simd.MultiplyAdd(a, b1, c6b);
+                        a = Vector128.Create(a0[7 * TLayout.RowStride]);
+                        c7a = Simd.MultiplyAdd(a, b0, c7a); c7b = Simd.MultiplyAdd(a, b1, c7b);
+                        a = Vector128.Create(a0[8 * TLayout.RowStride]);
+                        c8a = Simd.MultiplyAdd(a, b0, c8a); c8b = Simd.MultiplyAdd(a, b1, c8b);
+                        a = Vector128.Create(a0[9 * TLayout.RowStride]);
+                        c9a = Simd.MultiplyAdd(a, b0, c9a); c9b = Simd.MultiplyAdd(a, b1, c9b);
+                        a = Vector128.Create(a0[10 * TLayout.RowStride]);
+                        c10a = Simd.MultiplyAdd(a, b0, c10a); c10b = Simd.MultiplyAdd(a, b1, c10b);
+                        a = Vector128.Create(a0[11 * TLayout.RowStride]);
+                        c11a = Simd.MultiplyAdd(a, b0, c11a); c11b = Simd.MultiplyAdd(a, b1, c11b);
+                    }
+                    a0 += TLayout.Step;
+                    b += GemmPacking.PanelWidth;
+                }
+                prefetchLines = 0;   // the first pass has issued them
+                float* t = tile + r0 * GemmPacking.PanelWidth + quarter;
+                c0a.Store(t); c0b.Store(t + 4); t += GemmPacking.PanelWidth;
+                c1a.Store(t); c1b.Store(t + 4); t += GemmPacking.PanelWidth;
+                c2a.Store(t); c2b.Store(t + 4); t += GemmPacking.PanelWidth;
+                c3a.Store(t); c3b.Store(t + 4); t += GemmPacking.PanelWidth;
+                c4a.Store(t); c4b.Store(t + 4); t += GemmPacking.PanelWidth;
+                c5a.Store(t); c5b.Store(t + 4); t += GemmPacking.PanelWidth;
+                if (TPassRows.Value > 6)
+                {
+                    c6a.Store(t); c6b.Store(t + 4); t += GemmPacking.PanelWidth;
+                    c7a.Store(t); c7b.Store(t + 4); t += GemmPacking.PanelWidth;
+                    c8a.Store(t); c8b.Store(t + 4); t += GemmPacking.PanelWidth;
+                    c9a.Store(t); c9b.Store(t + 4); t += GemmPacking.PanelWidth;
+                    c10a.Store(t); c10b.Store(t + 4); t += GemmPacking.PanelWidth;
+                    c11a.Store(t); c11b.Store(t + 4);
+                }
+            }
+        }
+        FinishTile<TEpilogue, Lanes4>(tile, c, ldc, bias, rows, cols, first, last);
+    }
+
+    internal readonly struct Rows6 : IDimension { public static int Value => 6; }
+    private readonly struct Lanes4 : IDimension { public static int Value => 4; }
+    private readonly struct Lanes8 : IDimension { public static int Value => 8; }
+    private readonly struct Lanes16 : IDimension { public static int Value => 16; }
 
     /// <summary>
     /// The epilogue of one tile: bias on the first reduction block, the running sum (or the residual) from C,
     /// the activation on the last block. It runs once per 12x32 tile and k block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FinishTile<TEpilogue>(float* tile, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
-        where TEpilogue : IGemmEpilogue
+    private static void FinishTile<TEpilogue, TLanes>(float* tile, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last)
+        where TEpilogue : IGemmEpilogue where TLanes : IDimension
     {
         bool addBias = first && bias != null;
         bool addOutput = !first || TEpilogue.AddToOutput;
@@ -221,7 +321,7 @@ internal static unsafe class GemmMicroKernels
             float* acc = tile + r * GemmPacking.PanelWidth;
             float* cRow = c + (long)r * ldc;
             int j = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (TLanes.Value == 16)
             {
                 for (; j + 16 <= cols; j += 16)
                 {
@@ -232,13 +332,27 @@ internal static unsafe class GemmMicroKernels
                     v.Store(cRow + j);
                 }
             }
-            for (; j + 8 <= cols; j += 8)
+            if (TLanes.Value >= 8)
             {
-                var v = Vector256.Load(acc + j);
-                if (addBias) v += Vector256.Load(bias + j);
-                if (addOutput) v += Vector256.Load(cRow + j);
-                if (activate) v = TEpilogue.Activate(v);
-                v.Store(cRow + j);
+                for (; j + 8 <= cols; j += 8)
+                {
+                    var v = Vector256.Load(acc + j);
+                    if (addBias) v += Vector256.Load(bias + j);
+                    if (addOutput) v += Vector256.Load(cRow + j);
+                    if (activate) v = TEpilogue.Activate(v);
+                    v.Store(cRow + j);
+                }
+            }
+            else
+            {
+                for (; j + 4 <= cols; j += 4)
+                {
+                    var v = Vector128.Load(acc + j);
+                    if (addBias) v += Vector128.Load(bias + j);
+                    if (addOutput) v += Vector128.Load(cRow + j);
+                    if (activate) v = TEpilogue.Activate(v);
+                    v.Store(cRow + j);
+                }
             }
             for (; j < cols; j++)
             {

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace ViTGen.CompilerServices;
@@ -41,8 +42,10 @@ internal static unsafe class GemmPacking
             float* panelDst = dst + (long)panel * PanelWidth * k;
             float* panelSrc = src + (long)panel * PanelWidth * ld;
             int cols = Math.Min(PanelWidth, n - panel * PanelWidth);
-            if (cols == PanelWidth && Avx2.IsSupported && (long)PanelWidth * ld <= int.MaxValue)
+            if (cols == PanelWidth && Avx2.IsSupported && Simd.Current >= SimdTier.Vector256 && (long)PanelWidth * ld <= int.MaxValue)
                 GatherPanel(panelSrc, ld, k, panelDst);
+            else if (cols == PanelWidth && Simd.Current == SimdTier.Vector128)
+                TransposePanel128(panelSrc, ld, k, panelDst);
             else
                 CopyPanel(panelSrc, ld, cols, k, panelDst);
         }
@@ -67,6 +70,60 @@ internal static unsafe class GemmPacking
             Avx2.GatherVector256(column, rows16, sizeof(float)).Store(to + 16);
             Avx2.GatherVector256(column, rows24, sizeof(float)).Store(to + 24);
         }
+    }
+
+    /// <summary>
+    /// One full panel by 4x4 transposes of Vector128 (the Vector128 tier, which has no gather): each step reads 4 floats of
+    /// 4 rows and writes 4 floats to each of 4 k rows of the panel, instead of one float per cache line.
+    /// </summary>
+    private static void TransposePanel128(float* src, int ld, int k, float* dst)
+    {
+        int k4 = k & ~3;
+        for (int j = 0; j < PanelWidth; j += 4)
+        {
+            float* r0 = src + (long)j * ld, r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
+            for (int kk = 0; kk < k4; kk += 4)
+            {
+                var a = Vector128.Load(r0 + kk);
+                var b = Vector128.Load(r1 + kk);
+                var c = Vector128.Load(r2 + kk);
+                var d = Vector128.Load(r3 + kk);
+                var ab01 = Zip(a, b, false);   // [a0 b0 a1 b1]
+                var ab23 = Zip(a, b, true);    // [a2 b2 a3 b3]
+                var cd01 = Zip(c, d, false);
+                var cd23 = Zip(c, d, true);
+                float* to = dst + (long)kk * PanelWidth + j;
+                Zip(ab01.AsDouble(), cd01.AsDouble(), false).AsSingle().Store(to);                  // [a0 b0 c0 d0]
+                Zip(ab01.AsDouble(), cd01.AsDouble(), true).AsSingle().Store(to + PanelWidth);
+                Zip(ab23.AsDouble(), cd23.AsDouble(), false).AsSingle().Store(to + 2 * PanelWidth);
+                Zip(ab23.AsDouble(), cd23.AsDouble(), true).AsSingle().Store(to + 3 * PanelWidth);
+            }
+            for (int kk = k4; kk < k; kk++)
+            {
+                float* to = dst + (long)kk * PanelWidth + j;
+                to[0] = r0[kk]; to[1] = r1[kk]; to[2] = r2[kk]; to[3] = r3[kk];
+            }
+        }
+    }
+
+    /// <summary>The low (or high) halves of <paramref name="a"/> and <paramref name="b"/> interleaved: <c>[a0 b0 a1 b1]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Zip(Vector128<float> a, Vector128<float> b, bool high)
+    {
+        if (AdvSimd.Arm64.IsSupported) return high ? AdvSimd.Arm64.ZipHigh(a, b) : AdvSimd.Arm64.ZipLow(a, b);
+        if (Sse.IsSupported) return high ? Sse.UnpackHigh(a, b) : Sse.UnpackLow(a, b);
+        int i = high ? 2 : 0;
+        return Vector128.Create(a.GetElement(i), b.GetElement(i), a.GetElement(i + 1), b.GetElement(i + 1));
+    }
+
+    /// <summary>The low (or high) lanes of <paramref name="a"/> and <paramref name="b"/>: <c>[a0 b0]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<double> Zip(Vector128<double> a, Vector128<double> b, bool high)
+    {
+        if (AdvSimd.Arm64.IsSupported) return high ? AdvSimd.Arm64.ZipHigh(a, b) : AdvSimd.Arm64.ZipLow(a, b);
+        if (Sse2.IsSupported) return high ? Sse2.UnpackHigh(a, b) : Sse2.UnpackLow(a, b);
+        int i = high ? 1 : 0;
+        return Vector128.Create(a.GetElement(i), b.GetElement(i));
     }
 
     /// <summary>One panel element by element, zero-padding columns <paramref name="cols"/>..31.</summary>

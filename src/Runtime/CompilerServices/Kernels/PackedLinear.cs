@@ -4,6 +4,7 @@ namespace ViTGen.CompilerServices;
 /// A Linear layer's weight packed once at load into the GEMM's panel order, with its bias zero-padded to
 /// whole panels. Used by generated code.
 /// </summary>
+/// <remarks>The packed layout is the same on every SIMD tier (AVX-512, AVX2, 128-bit), so a weight packed under one tier runs under any.</remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed unsafe class PackedLinear : IDisposable
 {

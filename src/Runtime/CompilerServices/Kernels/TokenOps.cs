@@ -3,6 +3,10 @@ using System.Numerics.Tensors;
 namespace ViTGen.CompilerServices;
 
 /// <summary>Row copies, sums and means over token matrices. Used by generated code.</summary>
+/// <remarks>
+/// These are memory-bound passes through TensorPrimitives and span copies, which pick their own vector width from the
+/// hardware (never an emulated one) on every tier, so they need no branch on <see cref="Simd.Current"/>.
+/// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static unsafe class TokenOps
 {
