@@ -98,6 +98,19 @@ public sealed class VitImage
         };
     }
 
+    /// <summary>Encodes the image as an 8-bit PNG (gray or RGB), the format every viewer opens.</summary>
+    /// <returns>The PNG file's bytes.</returns>
+    public byte[] EncodePng() => PngEncoder.Encode(this);
+
+    /// <summary>Writes the image to <paramref name="path"/> as an 8-bit PNG (gray or RGB).</summary>
+    /// <param name="path">The file to create or overwrite.</param>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public void SavePng(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        File.WriteAllBytes(path, EncodePng());
+    }
+
     /// <summary>Checks decoded dimensions against <see cref="MaxPixels"/>; throws a decode error naming the source.</summary>
     internal static void CheckDecodedSize(long width, long height, string source)
     {
