@@ -95,9 +95,10 @@ public sealed class ExplainContractTests
             model.ForwardPooled(input, pooled, batch);
         }
         for (int i = 0; i < 3; i++) All();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++) All();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.OnThisThread(() =>
+        {
+            for (int i = 0; i < 10; i++) All();
+        }));
     }
 
     [Fact]
