@@ -268,6 +268,29 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void Vitg0017_AttentionMapsTooLargeForASpan()
+    {
+        // 197 tokens: 7000 blocks x 8 heads x 197² = 2173304000 floats per image, over int.MaxValue.
+        var run = RunModel("patch: 16, dim: 64, depth: 7000, heads: 8, imageSize: 224");
+        AssertSingle(run, "VITG0017", DiagnosticSeverity.Warning, "depth: 7000", "2173304000 floats", "no ForwardAttention or AttentionSize");
+        string source = Assert.Single(run.Sources).Value;
+        Assert.DoesNotContain("ForwardAttention", source, StringComparison.Ordinal);
+        Assert.DoesNotContain("AttentionSize", source, StringComparison.Ordinal);
+        Assert.Contains("public void ForwardFeatures(", source, StringComparison.Ordinal);
+        Assert.Contains("public void ForwardPooled(", source, StringComparison.Ordinal);
+        Assert.Empty(run.OutputDiagnostics().Where(d => d.Id != "VITG0017"));
+    }
+
+    [Fact]
+    public void Vitg0017_NotReportedAtTheLargestAttentionThatFits()
+    {
+        // 5 tokens (4 patches + class): 10737418 x 8 x 25 = 2147483600 <= int.MaxValue.
+        var run = RunModel("patch: 16, dim: 64, depth: 10737418, heads: 8, imageSize: 32");
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Contains("public const int AttentionSize = 2147483600;", Assert.Single(run.Sources).Value, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Vitg0013_CanBeSuppressedInTheProject()
     {
         var compilation = GeneratorHarness.CreateCompilation("""
@@ -340,7 +363,7 @@ public class DiagnosticTests
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .OrderBy(d => d.Id, StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(Enumerable.Range(1, 16).Select(i => $"VITG{i:0000}"), descriptors.Select(d => d.Id));
+        Assert.Equal(Enumerable.Range(1, 17).Select(i => $"VITG{i:0000}"), descriptors.Select(d => d.Id));
         Assert.All(descriptors, d =>
         {
             Assert.Equal("ViTGen", d.Category);
@@ -348,6 +371,6 @@ public class DiagnosticTests
             Assert.False(string.IsNullOrWhiteSpace(d.Title.ToString(CultureInfo.InvariantCulture)));
             Assert.False(string.IsNullOrWhiteSpace(d.Description.ToString(CultureInfo.InvariantCulture)));
         });
-        Assert.Equal(new[] { "VITG0013" }, descriptors.Where(d => d.DefaultSeverity == DiagnosticSeverity.Warning).Select(d => d.Id));
+        Assert.Equal(new[] { "VITG0013", "VITG0017" }, descriptors.Where(d => d.DefaultSeverity == DiagnosticSeverity.Warning).Select(d => d.Id));
     }
 }

@@ -90,6 +90,11 @@ internal static class DiagnosticDescriptors
         "'{0}' differs only in case from the [VitModel] class '{1}' beside it: generated file names are case-insensitive, rename one",
         "Each model's generated files are named after the class, and Roslyn (like Windows file systems) compares those names ignoring case.");
 
+    public static readonly DiagnosticDescriptor AttentionTooLarge = Warning("VITG0017",
+        "Attention maps too large for ForwardAttention",
+        "ForwardAttention would write {0} floats per image (Depth * Heads * Tokens * Tokens), more than a span holds (2147483647): the class gets no ForwardAttention or AttentionSize",
+        "One image's attention probabilities, [depth][heads][tokens][tokens], must fit one Span<float>. Forward, ForwardFeatures and ForwardPooled are generated as usual.");
+
     private static DiagnosticDescriptor Error(string id, string title, string message, string description)
         => new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description);
 

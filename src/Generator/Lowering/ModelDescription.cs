@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using ViTGen.Generator.Model;
 
 namespace ViTGen.Generator.Lowering;
@@ -61,8 +62,27 @@ internal sealed record AverageRowsToOutput(string Label, string Input) : Operati
 /// <summary>The model's output: row 0 of <see cref="Input"/>.</summary>
 internal sealed record CopyToOutput(string Input) : Operation;
 
+/// <summary>The output: rows 0..<see cref="Rows"/> of <see cref="Input"/> (every token, for <c>ForwardFeatures</c>).</summary>
+internal sealed record CopyRowsToOutput(string Input, Extent Rows) : Operation;
+
 /// <summary>A named run of operations: the embedding, one transformer block (repeated <c>Depth</c> times), the head.</summary>
 internal sealed record Stage(string Summary, IReadOnlyList<Operation> Operations);
+
+/// <summary>
+/// The passes besides Forward, over the same stages: <c>ForwardAttention</c> (Forward, plus every block's attention
+/// probabilities, when <see cref="AttentionSize"/> fits an int), <c>ForwardFeatures</c> (the embedding and the blocks,
+/// then <see cref="Features"/>) and <c>ForwardPooled</c> (then <see cref="ModelDescription.Pool"/> and <see cref="PreLogits"/>).
+/// </summary>
+/// <param name="AttentionSize">Floats of attention per image, <c>Depth * Heads * Tokens * Tokens</c>.</param>
+/// <param name="FeatureSize">Floats of features per image, <c>Tokens * Dim</c>.</param>
+/// <param name="PooledSize">Floats of pooled features per image, <c>Dim</c>.</param>
+/// <param name="Features">timm's <c>forward_features</c> after the last block: the final norm of every token (the identity for average-pooled models, whose norm is fc_norm after pooling), written out.</param>
+/// <param name="PreLogits">timm's <c>forward_head(pre_logits=True)</c> after pooling: the pooled row, or the mean of DeiT's two, written out.</param>
+internal sealed record ExplainOutputs(long AttentionSize, int FeatureSize, int PooledSize, Stage Features, Stage PreLogits)
+{
+    /// <summary>Whether <c>ForwardAttention</c> and <c>AttentionSize</c> exist: the maps of one image must fit a span.</summary>
+    public bool HasAttention => AttentionSize <= int.MaxValue;
+}
 
 /// <summary>
 /// A ViT lowered once, for every backend: shapes (<see cref="Spec"/>), the weight manifest, the activation buffers
@@ -75,14 +95,18 @@ internal sealed record Stage(string Summary, IReadOnlyList<Operation> Operations
 /// </remarks>
 internal sealed class ModelDescription : IEquatable<ModelDescription>
 {
-    public ModelDescription(VitModelSpec spec, WeightManifest weights, IReadOnlyList<BufferInfo> buffers, Stage embed, Stage block, Stage head)
+    public ModelDescription(VitModelSpec spec, WeightManifest weights, IReadOnlyList<BufferInfo> buffers, Stage embed, Stage block,
+        Stage pool, Stage classify, string headSummary, ExplainOutputs explain)
     {
         Spec = spec;
         Weights = weights;
         Buffers = buffers;
         Embed = embed;
         Block = block;
-        Head = head;
+        Pool = pool;
+        Classify = classify;
+        Head = new Stage(headSummary, pool.Operations.Concat(classify.Operations).ToList());
+        Explain = explain;
     }
 
     public VitModelSpec Spec { get; }
@@ -90,7 +114,17 @@ internal sealed class ModelDescription : IEquatable<ModelDescription>
     public IReadOnlyList<BufferInfo> Buffers { get; }
     public Stage Embed { get; }
     public Stage Block { get; }
+    /// <summary>The head as one stage, <see cref="Pool"/> then <see cref="Classify"/> (what the GPU plan translates).</summary>
     public Stage Head { get; }
+
+    /// <summary>The first part of the head: the pooled, normalized rows into the <c>Pooled</c> buffer.</summary>
+    public Stage Pool { get; }
+
+    /// <summary>The rest of the head: from <c>Pooled</c> to Forward's output.</summary>
+    public Stage Classify { get; }
+
+    /// <summary>The passes besides Forward.</summary>
+    public ExplainOutputs Explain { get; }
 
     public IEnumerable<Stage> Stages
     {
@@ -99,6 +133,8 @@ internal sealed class ModelDescription : IEquatable<ModelDescription>
             yield return Embed;
             yield return Block;
             yield return Head;
+            yield return Explain.Features;
+            yield return Explain.PreLogits;
         }
     }
 

@@ -36,7 +36,47 @@ internal static class ModelLowering
         if (s.Classes > 0)
             buffers.Add(new(Logits, Extent.Literal(PooledRows(s)), new(s.Classes, "NumClasses"), s.Distilled ? "both heads' logits" : "logits"));
 
-        return new ModelDescription(s, weights, buffers, Embed(s, weights), Block(s, weights), Head(s, weights));
+        var (pool, classify, headSummary) = Head(s, weights);
+        return new ModelDescription(s, weights, buffers, Embed(s, weights), Block(s, weights), pool, classify, headSummary, Explain(s, weights));
+    }
+
+    /// <summary>
+    /// timm's <c>forward_features</c> and <c>forward_head(pre_logits=True)</c>. Features: <c>norm</c> of every token,
+    /// or, for average pooling (where <c>norm</c> is the identity and fc_norm follows the pool), the last block's tokens.
+    /// Pre-logits: the pooled row, or for DeiT <c>(x[:, 0] + x[:, 1]) / 2</c> of the normed tokens.
+    /// </summary>
+    private static ExplainOutputs Explain(VitModelSpec s, WeightManifest weights)
+    {
+        var tokens = new Extent(s.Tokens, "Tokens");
+        var features = new List<Operation>();
+        string featureSummary;
+        if (s.Pooling == Pooling.Avg)
+        {
+            features.Add(new CopyRowsToOutput(X, tokens));
+            featureSummary = "forward_features: every token after the last block (norm is the identity; fc_norm follows the pool).";
+        }
+        else
+        {
+            var finalNorm = weights.Final[0];
+            features.Add(new LayerNorm(finalNorm.Name, finalNorm, X, Normed, tokens));
+            features.Add(new CopyRowsToOutput(Normed, tokens));
+            featureSummary = "forward_features: norm of every token.";
+        }
+        var preLogits = new List<Operation>();
+        string preLogitsSummary;
+        if (s.Distilled)
+        {
+            preLogits.Add(new AverageRowsToOutput("pre_logits.average", Pooled));
+            preLogitsSummary = "Pre-logits: the mean of the normed class and distillation tokens.";
+        }
+        else
+        {
+            preLogits.Add(new CopyToOutput(Pooled));
+            preLogitsSummary = s.Pooling == Pooling.Avg ? "Pre-logits: fc_norm of the mean of the patch tokens." : "Pre-logits: the normed class token.";
+        }
+        var exact = (System.Numerics.BigInteger)s.Depth * s.Heads * s.Tokens * s.Tokens;
+        long attentionSize = exact > long.MaxValue ? long.MaxValue : (long)exact;
+        return new ExplainOutputs(attentionSize, s.Tokens * s.Dim, s.Dim, new Stage(featureSummary, features), new Stage(preLogitsSummary, preLogits));
     }
 
     /// <summary>Rows the head reads per image: the class token's, and the distillation token's for DeiT.</summary>
@@ -89,7 +129,8 @@ internal static class ModelLowering
         return new Stage($"x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))){layerScale}.", operations);
     }
 
-    private static Stage Head(VitModelSpec s, WeightManifest weights)
+    /// <summary>The head, split where the pooled, normalized rows are in <c>Pooled</c>; and its summary as one stage.</summary>
+    private static (Stage Pool, Stage Classify, string Summary) Head(VitModelSpec s, WeightManifest weights)
     {
         var finalNorm = weights.Final[0];
         var operations = new List<Operation>();
@@ -107,21 +148,23 @@ internal static class ModelLowering
         string summary = s.Pooling == Pooling.Avg
             ? "Mean of the patch tokens, fc_norm"
             : s.Distilled ? "norm on the class and distillation tokens" : "norm on the class token";
+        var pool = new Stage(summary + ".", operations);
+        var classify = new List<Operation>();
         if (s.Classes == 0)
         {
-            operations.Add(new CopyToOutput(Pooled));
-            return new Stage(summary + "; no head.", operations);
+            classify.Add(new CopyToOutput(Pooled));
+            return (pool, new Stage("No head: the pooled features are the output.", classify), summary + "; no head.");
         }
         var head = weights.Final.Single(p => p.Key == "Head");
-        operations.Add(new Linear(head.Name, head, Pooled, Zero, Logits, Zero, one, Epilogue.Store));
+        classify.Add(new Linear(head.Name, head, Pooled, Zero, Logits, Zero, one, Epilogue.Store));
         if (!s.Distilled)
         {
-            operations.Add(new CopyToOutput(Logits));
-            return new Stage(summary + ", then the head.", operations);
+            classify.Add(new CopyToOutput(Logits));
+            return (pool, new Stage("The head.", classify), summary + ", then the head.");
         }
         var distillationHead = weights.Final.Single(p => p.Key == "DistillationHead");
-        operations.Add(new Linear(distillationHead.Name, distillationHead, Pooled, one, Logits, one, one, Epilogue.Store));
-        operations.Add(new AverageRowsToOutput("head.average", Logits));
-        return new Stage(summary + ", then the mean of the two heads (DeiT inference).", operations);
+        classify.Add(new Linear(distillationHead.Name, distillationHead, Pooled, one, Logits, one, one, Epilogue.Store));
+        classify.Add(new AverageRowsToOutput("head.average", Logits));
+        return (pool, new Stage("Both heads, then their mean (DeiT inference).", classify), summary + ", then the mean of the two heads (DeiT inference).");
     }
 }

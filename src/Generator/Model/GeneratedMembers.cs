@@ -15,8 +15,10 @@ internal static class GeneratedMembers
         // constants
         "ImageSize", "PatchSize", "Channels", "Dim", "Depth", "Heads", "HeadDim", "MlpDim", "NumPatches", "PrefixTokens",
         "Tokens", "NumClasses", "OutputSize", "InputSize", "PatchFeatures", "PositionRows", "NormEps",
+        "AttentionSize", "FeatureSize", "PooledSize",
         // methods
         "Architecture", "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
+        "ForwardAttention", "ForwardFeatures", "ForwardPooled", "PoolTokens", "Classify", "WriteFeatures", "WritePooled",
         // nested types
         "Block", "Workspace", "PatchGrid", "Width", "AttentionShape", "PatchEmbeddingGemm", "QkvGemm", "ProjGemm",
         "Fc1Gemm", "Fc2Gemm", "HeadGemm", "CudaPlan", // CudaPlan is also the GPU file's hint-name suffix

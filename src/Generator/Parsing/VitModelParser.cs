@@ -209,6 +209,9 @@ internal static class VitModelParser
         if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)) return;
 
         CheckSizes(spec, a, where, diagnostics);
+        if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)) return;
+        var attentionSize = (BigInteger)spec.Depth * spec.Heads * spec.Tokens * spec.Tokens;
+        if (attentionSize > int.MaxValue) Report(DiagnosticDescriptors.AttentionTooLarge, "depth", attentionSize.ToString(CultureInfo.InvariantCulture));
         if (spec.HeadDim % 8 != 0) Report(DiagnosticDescriptors.UnusualHeadDim, "heads", spec.HeadDim.ToString(CultureInfo.InvariantCulture));
     }
 

@@ -8,6 +8,31 @@ public interface IImageForward
     void ForwardImage(ReadOnlySpan<float> image, Span<float> output, int worker, int threads);
 }
 
+/// <summary>What a generated model's <see cref="IImageOutputs"/> writes per image. Used by generated code.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public enum ImageOutputs
+{
+    /// <summary><c>ForwardAttention</c>: Forward's output, and every block's attention probabilities.</summary>
+    Attention,
+
+    /// <summary><c>ForwardFeatures</c>: every token after the final norm.</summary>
+    Features,
+
+    /// <summary><c>ForwardPooled</c>: the pooled, normalized features the head reads (timm's pre-logits).</summary>
+    Pooled,
+}
+
+/// <summary>The per-image passes of a generated model that write more, or less, than Forward. Used by generated code.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public interface IImageOutputs
+{
+    /// <summary>
+    /// Runs one image on the workspace of <paramref name="worker"/>, writing <paramref name="outputs"/>: into
+    /// <paramref name="output"/>, and for <see cref="ImageOutputs.Attention"/> the attention maps into <paramref name="attention"/>.
+    /// </summary>
+    void ForwardImage(ImageOutputs outputs, ReadOnlySpan<float> image, Span<float> output, Span<float> attention, int worker, int threads);
+}
+
 /// <summary>
 /// Validates a batched Forward and schedules it: with several images and several threads, each thread runs
 /// whole images (no fork/join per GEMM); with one image, the threads share each kernel. Either way at most
@@ -23,13 +48,26 @@ public static unsafe class BatchRunner
 
     /// <summary>Throws <see cref="ArgumentException"/> unless the spans hold exactly <paramref name="batch"/> images.</summary>
     public static void Validate(int pixels, int output, int batch, int inputSize, int outputSize)
+        => Validate(pixels, output, batch, inputSize, outputSize, nameof(output));
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless the spans hold exactly <paramref name="batch"/> images; the
+    /// output span is named <paramref name="outputName"/> in the exception.
+    /// </summary>
+    public static void Validate(int pixels, int output, int batch, int inputSize, int outputSize, string outputName)
     {
         if (batch < 1)
             throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1.");
         if ((long)batch * inputSize != pixels)
             throw new ArgumentException($"pixels has {pixels} floats; a batch of {batch} needs {(long)batch * inputSize} ({inputSize} per image, normalized NCHW).", nameof(pixels));
-        if ((long)batch * outputSize != output)
-            throw new ArgumentException($"output has {output} floats; a batch of {batch} needs {(long)batch * outputSize} ({outputSize} per image).", nameof(output));
+        ValidateOutput(output, batch, outputSize, outputName);
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming <paramref name="name"/> unless the span holds <c>batch * size</c> floats.</summary>
+    public static void ValidateOutput(int length, int batch, int size, string name)
+    {
+        if ((long)batch * size != length)
+            throw new ArgumentException($"{name} has {length} floats; a batch of {batch} needs {(long)batch * size} ({size} per image).", name);
     }
 
     /// <summary>Runs <paramref name="batch"/> images through <paramref name="model"/>.</summary>
@@ -55,6 +93,60 @@ public static unsafe class BatchRunner
         finally
         {
             handle.Free();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> images through <paramref name="model"/>'s <paramref name="outputs"/> pass, scheduled
+    /// like Forward; <paramref name="attention"/> holds <c>batch * attentionSize</c> floats, or is empty when
+    /// <paramref name="attentionSize"/> is 0.
+    /// </summary>
+    public static void Run(IImageOutputs model, ImageOutputs outputs, ReadOnlySpan<float> pixels, Span<float> output, Span<float> attention,
+        int batch, int inputSize, int outputSize, int attentionSize, int threads)
+    {
+        Validate(pixels.Length, output.Length, batch, inputSize, outputSize);
+        ValidateOutput(attention.Length, batch, attentionSize, nameof(attention));
+        if (batch == 1 || threads == 1)
+        {
+            for (int i = 0; i < batch; i++)
+                model.ForwardImage(outputs, pixels.Slice(i * inputSize, inputSize), output.Slice(i * outputSize, outputSize),
+                    attention.Slice((int)((long)i * attentionSize), attentionSize), 0, threads);
+            return;
+        }
+        var handle = GCHandle.Alloc(model);
+        try
+        {
+            fixed (float* input = pixels)
+            fixed (float* result = output)
+            fixed (float* maps = attention)
+            {
+                var job = new OutputsJob
+                {
+                    Model = GCHandle.ToIntPtr(handle), Outputs = outputs, Input = input, Output = result, Attention = maps,
+                    InputSize = inputSize, OutputSize = outputSize, AttentionSize = attentionSize,
+                };
+                WorkerPool.Shared.Run(batch, threads, ref job);
+            }
+        }
+        finally
+        {
+            handle.Free();
+        }
+    }
+
+    private struct OutputsJob : IParallelJob
+    {
+        public nint Model;
+        public ImageOutputs Outputs;
+        public float* Input, Output, Attention;
+        public int InputSize, OutputSize, AttentionSize;
+
+        public readonly void Execute(int part, int worker)
+        {
+            var model = (IImageOutputs)GCHandle.FromIntPtr(Model).Target!;
+            model.ForwardImage(Outputs, new ReadOnlySpan<float>(Input + (long)part * InputSize, InputSize),
+                new Span<float>(Output + (long)part * OutputSize, OutputSize),
+                new Span<float>(AttentionSize == 0 ? null : Attention + (long)part * AttentionSize, AttentionSize), worker, 1);
         }
     }
 

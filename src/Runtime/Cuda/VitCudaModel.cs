@@ -71,6 +71,27 @@ public sealed unsafe class VitCudaModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// The generated CPU model's <c>ForwardAttention</c> (Forward plus every block's attention probabilities) is not
+    /// implemented on the GPU: the plan never materializes the probabilities outside its attention kernel.
+    /// </summary>
+    /// <exception cref="NotSupportedException">Always; use the CPU model's <c>ForwardAttention</c>.</exception>
+    public void ForwardAttention(ReadOnlySpan<float> pixels, Span<float> output, Span<float> attention, int batch = 1)
+        => throw Unsupported(nameof(ForwardAttention));
+
+    /// <summary>The generated CPU model's <c>ForwardFeatures</c> (timm's <c>forward_features</c>) is not implemented on the GPU.</summary>
+    /// <exception cref="NotSupportedException">Always; use the CPU model's <c>ForwardFeatures</c>.</exception>
+    public void ForwardFeatures(ReadOnlySpan<float> pixels, Span<float> features, int batch = 1)
+        => throw Unsupported(nameof(ForwardFeatures));
+
+    /// <summary>The generated CPU model's <c>ForwardPooled</c> (timm's pre-logits) is not implemented on the GPU.</summary>
+    /// <exception cref="NotSupportedException">Always; use the CPU model's <c>ForwardPooled</c>.</exception>
+    public void ForwardPooled(ReadOnlySpan<float> pixels, Span<float> pooled, int batch = 1)
+        => throw Unsupported(nameof(ForwardPooled));
+
+    private static NotSupportedException Unsupported(string member)
+        => new($"VitCudaModel.{member} is not supported on the GPU: load the CPU model (the generated class's Load) and call its {member}.");
+
     private void Run(CompilerServices.GpuPlan plan, float* input, float* output)
     {
         long activationFloats = plan.ArenaFloats - _layout.WeightFloats;

@@ -7,7 +7,7 @@ using ViTGenSupport = global::ViTGen.CompilerServices;
 
 namespace Zoo
 {
-    partial class VitB16 : global::System.IDisposable, ViTGenSupport.IImageForward
+    partial class VitB16 : global::System.IDisposable, ViTGenSupport.IImageForward, ViTGenSupport.IImageOutputs
     {
         /// <summary>Input width and height in pixels.</summary>
         public const int ImageSize = 224;
@@ -37,6 +37,12 @@ namespace Zoo
         public const int OutputSize = 1000;
         /// <summary>Floats Forward reads per image: normalized CHW pixels.</summary>
         public const int InputSize = 150528;
+        /// <summary>Floats ForwardAttention writes per image besides the output: Depth * Heads * Tokens * Tokens attention probabilities.</summary>
+        public const int AttentionSize = 5588496;
+        /// <summary>Floats ForwardFeatures writes per image: Tokens * Dim.</summary>
+        public const int FeatureSize = 151296;
+        /// <summary>Floats ForwardPooled writes per image: Dim.</summary>
+        public const int PooledSize = 768;
 
         private const int PatchFeatures = 768; // Channels * PatchSize * PatchSize
         private const int PositionRows = 197; // every token
@@ -122,8 +128,71 @@ namespace Zoo
         {
             var workspace = _workspaces[worker] ??= new Workspace();
             EmbedPatches(image, workspace, threads);
-            foreach (var block in _blocks) RunBlock(block, workspace, threads);
-            PoolAndClassify(workspace, output, threads);
+            foreach (var block in _blocks) RunBlock(block, workspace, default, threads);
+            PoolTokens(workspace, threads);
+            Classify(workspace, output, threads);
+        }
+
+        /// <summary>
+        /// <see cref="Forward"/>, and every block's attention probabilities: <paramref name="attention"/> receives
+        /// <c>batch * AttentionSize</c> floats, <c>[image][block][head][query token][key token]</c>, each row
+        /// <c>softmax(q·kᵀ·HeadDim^-0.5)</c> (timm's <c>attn.softmax(dim=-1)</c>; tokens: class, distillation, registers, patches).
+        /// <paramref name="output"/> receives what Forward writes, bit for bit. Calls on one instance are serialized.
+        /// </summary>
+        public void ForwardAttention(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, global::System.Span<float> attention, int batch = 1)
+        {
+            ViTGenSupport.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
+            ViTGenSupport.BatchRunner.ValidateOutput(attention.Length, batch, AttentionSize, nameof(attention));
+            lock (_gate)
+            {
+                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
+                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Attention, pixels, output, attention, batch, InputSize, OutputSize, AttentionSize, _threads);
+            }
+        }
+
+        /// <summary>
+        /// timm's <c>forward_features</c>: <paramref name="features"/> receives <c>batch * FeatureSize</c> floats, every token
+        /// (<c>[image][token][Dim]</c>) after the final <c>norm</c>.
+        /// </summary>
+        public void ForwardFeatures(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> features, int batch = 1)
+        {
+            ViTGenSupport.BatchRunner.Validate(pixels.Length, features.Length, batch, InputSize, FeatureSize, nameof(features));
+            lock (_gate)
+            {
+                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
+                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Features, pixels, features, default, batch, InputSize, FeatureSize, 0, _threads);
+            }
+        }
+
+        /// <summary>
+        /// timm's <c>forward_head(forward_features(x), pre_logits=True)</c>: <paramref name="pooled"/> receives <c>batch * PooledSize</c> floats,
+        /// the normed class token.
+        /// </summary>
+        public void ForwardPooled(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> pooled, int batch = 1)
+        {
+            ViTGenSupport.BatchRunner.Validate(pixels.Length, pooled.Length, batch, InputSize, PooledSize, nameof(pooled));
+            lock (_gate)
+            {
+                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
+                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Pooled, pixels, pooled, default, batch, InputSize, PooledSize, 0, _threads);
+            }
+        }
+
+        void ViTGenSupport.IImageOutputs.ForwardImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, int worker, int threads)
+        {
+            var workspace = _workspaces[worker] ??= new Workspace();
+            EmbedPatches(image, workspace, threads);
+            const int BlockAttention = Heads * Tokens * Tokens;
+            for (int i = 0; i < _blocks.Length; i++)
+                RunBlock(_blocks[i], workspace, attention.IsEmpty ? default : attention.Slice(i * BlockAttention, BlockAttention), threads);
+            if (outputs == ViTGenSupport.ImageOutputs.Features)
+            {
+                WriteFeatures(workspace, output, threads);
+                return;
+            }
+            PoolTokens(workspace, threads);
+            if (outputs == ViTGenSupport.ImageOutputs.Pooled) WritePooled(workspace, output, threads);
+            else Classify(workspace, output, threads);
         }
 
         /// <summary>Frees the packed weights and workspaces. Forward throws afterwards.</summary>
@@ -153,23 +222,41 @@ namespace Zoo
         }
 
         /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
-        private static void RunBlock(Block block, Workspace workspace, int threads)
+        private static void RunBlock(Block block, Workspace workspace, global::System.Span<float> attention, int threads)
         {
             ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
             ViTGenSupport.Gemm.Linear<QkvGemm, ViTGenSupport.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
-            ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, threads);
+            ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, attention, threads);
             ViTGenSupport.Gemm.Linear<ProjGemm, ViTGenSupport.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
             ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
             ViTGenSupport.Gemm.Linear<Fc1Gemm, ViTGenSupport.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
             ViTGenSupport.Gemm.Linear<Fc2Gemm, ViTGenSupport.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
         }
 
-        /// <summary>norm on the class token, then the head.</summary>
-        private void PoolAndClassify(Workspace workspace, global::System.Span<float> output, int threads)
+        /// <summary>norm on the class token.</summary>
+        private void PoolTokens(Workspace workspace, int threads)
         {
             ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0);
+        }
+
+        /// <summary>The head.</summary>
+        private void Classify(Workspace workspace, global::System.Span<float> output, int threads)
+        {
             ViTGenSupport.Gemm.Linear<HeadGemm, ViTGenSupport.StoreEpilogue>(workspace.Pooled, 0, _head, workspace.Logits, 0, threads);
             ViTGenSupport.TokenOps.CopyRow(workspace.Logits, 0, NumClasses, output);
+        }
+
+        /// <summary>forward_features: norm of every token.</summary>
+        private void WriteFeatures(Workspace workspace, global::System.Span<float> output, int threads)
+        {
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, _finalNorm, NormEps, workspace.Normed, 0);
+            ViTGenSupport.TokenOps.CopyRowsToOutput(workspace.Normed, Tokens, Dim, output);
+        }
+
+        /// <summary>Pre-logits: the normed class token.</summary>
+        private void WritePooled(Workspace workspace, global::System.Span<float> output, int threads)
+        {
+            ViTGenSupport.TokenOps.CopyRow(workspace.Pooled, 0, Dim, output);
         }
 
         private readonly struct PatchGrid : ViTGenSupport.IPatchGrid

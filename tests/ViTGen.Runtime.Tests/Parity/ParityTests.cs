@@ -81,8 +81,9 @@ public sealed class ParityTests(ITestOutputHelper output)
         var input = fixture.Input.AsSpan(0, batch * inputSize).ToArray();
         var result = new float[batch * fixture.OutputSize];
         for (int i = 0; i < 3; i++) model.Forward(input, result, batch);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++) model.Forward(input, result, batch);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.OnThisThread(() =>
+        {
+            for (int i = 0; i < 10; i++) model.Forward(input, result, batch);
+        }));
     }
 }

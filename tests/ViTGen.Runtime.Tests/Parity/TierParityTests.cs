@@ -38,8 +38,9 @@ public sealed class TierParityTests(ITestOutputHelper output)
         using var model = fixture.Load(new VitOptions { Threads = threads });
         var result = fixture.PoisonedOutput();
         for (int i = 0; i < 3; i++) model.Forward(fixture.Input, result, fixture.Batch);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++) model.Forward(fixture.Input, result, fixture.Batch);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.OnThisThread(() =>
+        {
+            for (int i = 0; i < 10; i++) model.Forward(fixture.Input, result, fixture.Batch);
+        }));
     }
 }

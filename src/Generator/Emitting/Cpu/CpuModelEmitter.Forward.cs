@@ -32,17 +32,103 @@ internal static partial class CpuModelEmitter
         {
             w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
              .Line("EmbedPatches(image, workspace, threads);")
-             .Line("foreach (var block in _blocks) RunBlock(block, workspace, threads);")
-             .Line("PoolAndClassify(workspace, output, threads);");
+             .Line("foreach (var block in _blocks) RunBlock(block, workspace, default, threads);")
+             .Line("PoolTokens(workspace, threads);")
+             .Line("Classify(workspace, output, threads);");
         }
         w.Line();
+    }
+
+    /// <summary>ForwardAttention, ForwardFeatures and ForwardPooled: Forward's stages, with the attention captured or stopping earlier.</summary>
+    private static void WriteExplain(IndentedWriter w, ModelDescription model)
+    {
+        const string Span = "global::System.Span<float>", Pixels = "global::System.ReadOnlySpan<float> pixels";
+        var explain = model.Explain;
+        if (explain.HasAttention)
+        {
+            w.Line("/// <summary>")
+             .Line("/// <see cref=\"Forward\"/>, and every block's attention probabilities: <paramref name=\"attention\"/> receives")
+             .Line("/// <c>batch * AttentionSize</c> floats, <c>[image][block][head][query token][key token]</c>, each row")
+             .Line("/// <c>softmax(q·kᵀ·HeadDim^-0.5)</c> (timm's <c>attn.softmax(dim=-1)</c>; tokens: class, distillation, registers, patches).")
+             .Line("/// <paramref name=\"output\"/> receives what Forward writes, bit for bit. Calls on one instance are serialized.")
+             .Line("/// </summary>");
+            using (w.Block($"public void ForwardAttention({Pixels}, {Span} output, {Span} attention, int batch = 1)"))
+            {
+                w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);")
+                 .Line($"{Kernels}.BatchRunner.ValidateOutput(attention.Length, batch, AttentionSize, nameof(attention));");
+                WriteLockedRun(w, "Attention", "output, attention", "OutputSize, AttentionSize");
+            }
+            w.Line();
+        }
+
+        w.Line("/// <summary>")
+         .Line("/// timm's <c>forward_features</c>: <paramref name=\"features\"/> receives <c>batch * FeatureSize</c> floats, every token")
+         .Line(model.Spec.Pooling == Pooling.Avg
+            ? "/// (<c>[image][token][Dim]</c>) after the last block (timm's <c>norm</c> is the identity here: fc_norm follows the pool)."
+            : "/// (<c>[image][token][Dim]</c>) after the final <c>norm</c>.")
+         .Line("/// </summary>");
+        using (w.Block($"public void ForwardFeatures({Pixels}, {Span} features, int batch = 1)"))
+        {
+            w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, features.Length, batch, InputSize, FeatureSize, nameof(features));");
+            WriteLockedRun(w, "Features", "features, default", "FeatureSize, 0");
+        }
+        w.Line();
+
+        w.Line("/// <summary>")
+         .Line("/// timm's <c>forward_head(forward_features(x), pre_logits=True)</c>: <paramref name=\"pooled\"/> receives <c>batch * PooledSize</c> floats,")
+         .Line(model.Spec.Distilled ? "/// the mean of the normed class and distillation tokens."
+            : model.Spec.Pooling == Pooling.Avg ? "/// fc_norm of the mean of the patch tokens." : "/// the normed class token.")
+         .Line("/// </summary>");
+        using (w.Block($"public void ForwardPooled({Pixels}, {Span} pooled, int batch = 1)"))
+        {
+            w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, pooled.Length, batch, InputSize, PooledSize, nameof(pooled));");
+            WriteLockedRun(w, "Pooled", "pooled, default", "PooledSize, 0");
+        }
+        w.Line();
+
+        using (w.Block($"void {Kernels}.IImageOutputs.ForwardImage({Kernels}.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, {Span} output, {Span} attention, int worker, int threads)"))
+        {
+            w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
+             .Line("EmbedPatches(image, workspace, threads);");
+            if (explain.HasAttention)
+            {
+                w.Line("const int BlockAttention = Heads * Tokens * Tokens;")
+                 .Line("for (int i = 0; i < _blocks.Length; i++)")
+                 .Line("    RunBlock(_blocks[i], workspace, attention.IsEmpty ? default : attention.Slice(i * BlockAttention, BlockAttention), threads);");
+            }
+            else
+            {
+                w.Line("foreach (var block in _blocks) RunBlock(block, workspace, default, threads);");
+            }
+            using (w.Block($"if (outputs == {Kernels}.ImageOutputs.Features)"))
+            {
+                w.Line("WriteFeatures(workspace, output, threads);")
+                 .Line("return;");
+            }
+            w.Line("PoolTokens(workspace, threads);")
+             .Line($"if (outputs == {Kernels}.ImageOutputs.Pooled) WritePooled(workspace, output, threads);")
+             .Line("else Classify(workspace, output, threads);");
+        }
+        w.Line();
+    }
+
+    private static void WriteLockedRun(IndentedWriter w, string outputs, string spans, string sizes)
+    {
+        using (w.Block("lock (_gate)"))
+        {
+            w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
+             .Line($"{Kernels}.BatchRunner.Run(this, {Kernels}.ImageOutputs.{outputs}, pixels, {spans}, batch, InputSize, {sizes}, _threads);");
+        }
     }
 
     private static void WriteStages(IndentedWriter w, ModelDescription model)
     {
         WriteStage(w, model, model.Embed, "private void EmbedPatches(global::System.ReadOnlySpan<float> image, Workspace workspace, int threads)", inBlock: false);
-        WriteStage(w, model, model.Block, "private static void RunBlock(Block block, Workspace workspace, int threads)", inBlock: true);
-        WriteStage(w, model, model.Head, "private void PoolAndClassify(Workspace workspace, global::System.Span<float> output, int threads)", inBlock: false);
+        WriteStage(w, model, model.Block, "private static void RunBlock(Block block, Workspace workspace, global::System.Span<float> attention, int threads)", inBlock: true);
+        WriteStage(w, model, model.Pool, "private void PoolTokens(Workspace workspace, int threads)", inBlock: false);
+        WriteStage(w, model, model.Classify, "private void Classify(Workspace workspace, global::System.Span<float> output, int threads)", inBlock: false);
+        WriteStage(w, model, model.Explain.Features, "private void WriteFeatures(Workspace workspace, global::System.Span<float> output, int threads)", inBlock: false);
+        WriteStage(w, model, model.Explain.PreLogits, "private void WritePooled(Workspace workspace, global::System.Span<float> output, int threads)", inBlock: false);
     }
 
     private static void WriteStage(IndentedWriter w, ModelDescription model, Stage stage, string signature, bool inBlock)
@@ -80,13 +166,16 @@ internal static partial class CpuModelEmitter
                 w.Line($"{Kernels}.LayerNorm.Apply<Width>(workspace.{op.Input}, 0, {op.Rows.Symbol}, {Weight(op.Weight)}, NormEps, workspace.{op.Output}, 0);");
                 break;
             case Attention op:
-                w.Line($"{Kernels}.Attention.Run<AttentionShape>(workspace.{op.Input}, workspace.{op.Output}, threads);");
+                w.Line($"{Kernels}.Attention.Run<AttentionShape>(workspace.{op.Input}, workspace.{op.Output}, attention, threads);");
                 break;
             case MeanRows op:
                 w.Line($"{Kernels}.TokenOps.MeanRows(workspace.{op.Input}, {op.FirstRow.Symbol}, {op.Rows.Symbol}, Dim, workspace.{op.Output}, 0);");
                 break;
             case CopyToOutput op:
                 w.Line($"{Kernels}.TokenOps.CopyRow(workspace.{op.Input}, 0, {model.Buffer(op.Input).Width.Symbol}, output);");
+                break;
+            case CopyRowsToOutput op:
+                w.Line($"{Kernels}.TokenOps.CopyRowsToOutput(workspace.{op.Input}, {op.Rows.Symbol}, {model.Buffer(op.Input).Width.Symbol}, output);");
                 break;
             case AverageRowsToOutput op:
                 w.Line($"{Kernels}.TokenOps.AverageRows(workspace.{op.Input}, 0, 1, {model.Buffer(op.Input).Width.Symbol}, output);");

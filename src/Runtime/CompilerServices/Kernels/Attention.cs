@@ -12,12 +12,25 @@ public static unsafe class Attention
 {
     /// <summary>Attention from <paramref name="qkv"/> (<c>[Tokens, 3·Dim]</c>) into <paramref name="context"/> (<c>[Tokens, Dim]</c>).</summary>
     public static void Run<TShape>(NativeBuffer qkv, NativeBuffer context, int threads) where TShape : IAttentionShape
+        => Run<TShape>(qkv, context, default, threads);
+
+    /// <summary>
+    /// <see cref="Run{TShape}(NativeBuffer, NativeBuffer, int)"/>, and, unless <paramref name="probabilities"/> is
+    /// empty, a copy of every softmax row the kernel computes: <c>[Heads][Tokens (query)][Tokens (key)]</c>, each row
+    /// <c>softmax(q·kᵀ·scale)</c>, the weights that multiply v. Empty for a plain forward: nothing else changes.
+    /// </summary>
+    public static void Run<TShape>(NativeBuffer qkv, NativeBuffer context, Span<float> probabilities, int threads) where TShape : IAttentionShape
     {
         int dim = TShape.Heads * TShape.HeadDim;
         LayerNorm.CheckRows(qkv, 0, TShape.Tokens, 3 * dim);
         LayerNorm.CheckRows(context, 0, TShape.Tokens, dim);
-        var job = new HeadJob<TShape> { Qkv = qkv.Data, Context = context.Data };
-        WorkerPool.Shared.Run(TShape.Heads, threads, ref job);
+        if (!probabilities.IsEmpty && probabilities.Length != (long)TShape.Heads * TShape.Tokens * TShape.Tokens)
+            throw new ArgumentException($"probabilities has {probabilities.Length} floats; attention maps need {(long)TShape.Heads * TShape.Tokens * TShape.Tokens} (heads x tokens x tokens).", nameof(probabilities));
+        fixed (float* capture = probabilities)
+        {
+            var job = new HeadJob<TShape> { Qkv = qkv.Data, Context = context.Data, Probabilities = capture };
+            WorkerPool.Shared.Run(TShape.Heads, threads, ref job);
+        }
     }
 
     private struct Scores<TShape> : IGemmShape where TShape : IAttentionShape
@@ -62,6 +75,9 @@ public static unsafe class Attention
     {
         public float* Qkv, Context;
 
+        /// <summary>Where each head's softmax rows are copied (<c>[Heads][Tokens][Tokens]</c>), or null.</summary>
+        public float* Probabilities;
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int head, int worker)
         {
@@ -81,10 +97,19 @@ public static unsafe class Attention
             float* qEdge = GemmPacking.PackEdgeBlock(q, stride, tokens, headDim, edgeBlock);
             Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, scoreStride, 0, GemmPacking.Panels(tokens));
             SoftmaxRows(s, tokens, tokens, scoreStride, TShape.Scale);
+            if (Probabilities != null) CopyRows(s, scoreStride, tokens, Probabilities + (long)head * tokens * tokens);
             GemmPacking.PackB(q + 2 * dim, stride, tokens, headDim, v);
             float* pEdge = GemmPacking.PackEdgeBlock(s, scoreStride, tokens, tokens, edgeBlock);
             Gemm.Compute<Values<TShape>, StoreEpilogue, ScoreStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim));
         }
+    }
+
+    /// <summary>Copies <paramref name="tokens"/> score rows (stride <paramref name="stride"/>) into a dense <c>[tokens, tokens]</c> matrix.</summary>
+    private static void CopyRows(float* scores, int stride, int tokens, float* destination)
+    {
+        long bytes = (long)tokens * sizeof(float);
+        for (int r = 0; r < tokens; r++)
+            Buffer.MemoryCopy(scores + (long)r * stride, destination + (long)r * tokens, bytes, bytes);
     }
 
     private const int SoftmaxLanes = 16;

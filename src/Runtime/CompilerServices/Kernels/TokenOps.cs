@@ -37,6 +37,10 @@ public static unsafe class TokenOps
         TensorPrimitives.Multiply(output[..width], 0.5f, output[..width]);
     }
 
+    /// <summary>Copies <paramref name="rows"/> rows from row 0 into <paramref name="output"/>.</summary>
+    public static void CopyRowsToOutput(NativeBuffer source, int rows, int width, Span<float> output)
+        => Rows(source, 0, rows, width).CopyTo(output);
+
     /// <summary>Copies one row into <paramref name="output"/>.</summary>
     public static void CopyRow(NativeBuffer source, int row, int width, Span<float> output)
         => Rows(source, row, 1, width).CopyTo(output);
