@@ -13,6 +13,8 @@ internal static class Program
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(AttentionCommand.Create());
+        root.Subcommands.Add(FeaturesCommand.Create());
         // `vitgen` alone is the quick start: the bundled model on the bundled images.
         if (args.Length == 0) args = ["classify"];
         return root.Parse(args).Invoke();

@@ -33,7 +33,7 @@ internal static class ClassifyCommand
         string weights;
         try
         {
-            (config, weights) = modelDirectory is null ? Bundled() : FromDirectory(modelDirectory);
+            (config, weights) = ModelConfig.Open(modelDirectory);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
@@ -66,19 +66,6 @@ internal static class ClassifyCommand
     }
 
     private sealed record Input(string Path, Func<VitImage> Decode);
-
-    private static (ModelConfig, string) Bundled()
-    {
-        using var json = BundledModel.Open("model.json");
-        return (ModelConfig.Parse(json, "bundled model.json"), BundledModel.ExtractWeights());
-    }
-
-    private static (ModelConfig, string) FromDirectory(string directory)
-    {
-        string jsonPath = Path.Combine(directory, "model.json");
-        using var json = File.OpenRead(jsonPath);
-        return (ModelConfig.Parse(json, jsonPath), Path.Combine(directory, "model.safetensors"));
-    }
 
     /// <summary>Decodes and preprocesses a batch (unreadable files are reported and skipped), runs it, prints results.</summary>
     private static bool ClassifyBatch(ICompiledModel model, ModelConfig config, Input[] batch, Output output)

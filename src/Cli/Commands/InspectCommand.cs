@@ -18,12 +18,13 @@ internal static class InspectCommand
         var file = new Argument<string>("file") { Description = "A .safetensors checkpoint (timm, Hugging Face, torchvision or OpenAI CLIP names)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var all = new Option<bool>("--all") { Description = "Also list every tensor: name, dtype, shape and byte range in the data buffer." };
-        var command = new Command("inspect", "Describe a safetensors checkpoint and print the [VitModel] attribute that compiles it.") { file, json, all };
-        command.SetAction(r => Run(r.GetValue(file)!, r.GetValue(json), r.GetValue(all)));
+        var positions = new Option<string?>("--positions") { Description = "Write a PNG of the position embeddings' cosine similarities: for each patch position, its similarity with every other, laid out on the patch grid." };
+        var command = new Command("inspect", "Describe a safetensors checkpoint and print the [VitModel] attribute that compiles it.") { file, json, all, positions };
+        command.SetAction(r => Run(r.GetValue(file)!, r.GetValue(json), r.GetValue(all), r.GetValue(positions)));
         return command;
     }
 
-    private static int Run(string path, bool json, bool all)
+    private static int Run(string path, bool json, bool all, string? positions)
     {
         try
         {
@@ -31,6 +32,12 @@ internal static class InspectCommand
             CheckpointArchitecture architecture = CheckpointArchitecture.Infer(reader);
             string text = json ? Json(reader.File, architecture, all) : Text(reader.File, architecture, all);
             Console.Out.Write(text);
+            if (positions is not null)
+            {
+                var similarity = VitPositionEmbedding.Similarity(path, out int grid);
+                Pictures.Picture.PositionSimilarity(similarity, grid).SavePng(positions);
+                if (!json) Console.WriteLine($"position embedding similarities: {positions}");
+            }
             return 0;
         }
         catch (VitWeightsException e)
@@ -38,7 +45,14 @@ internal static class InspectCommand
             Console.Error.WriteLine("error: " + e.Message);
             return 2;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: cannot write {positions}: {e.Message}");
+            return 2;
+        }
     }
+
+
 
     /// <summary>Per dtype, in enum order: tensors, elements, bytes.</summary>
     private static List<(string DType, int Tensors, long Elements, long Bytes)> DTypes(SafeTensorsFile file)

@@ -11,6 +11,22 @@ internal sealed record ModelConfig(
     int ImageSize, int Patch, int Channels, int Classes, int Dim, int Depth, int Heads, int MlpDim,
     float[] Mean, float[] Std, double CropPct, VitInterpolation Interpolation, string[] Labels)
 {
+    /// <summary>
+    /// The model of <c>--model DIR</c> (<c>DIR/model.json</c> and <c>DIR/model.safetensors</c>), or the bundled
+    /// Fashion-MNIST model when <paramref name="directory"/> is null: its config and the path of its weights.
+    /// </summary>
+    public static (ModelConfig Config, string Weights) Open(string? directory)
+    {
+        if (directory is null)
+        {
+            using var bundled = BundledModel.Open("model.json");
+            return (Parse(bundled, "bundled model.json"), BundledModel.ExtractWeights());
+        }
+        string jsonPath = Path.Combine(directory, "model.json");
+        using var json = File.OpenRead(jsonPath);
+        return (Parse(json, jsonPath), Path.Combine(directory, "model.safetensors"));
+    }
+
     public static ModelConfig Parse(Stream json, string source)
     {
         try

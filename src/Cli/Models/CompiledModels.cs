@@ -31,10 +31,14 @@ internal sealed partial class VitB32 : ICompiledModel;
 [VitModel(patch: 16, dim: 1024, depth: 24, heads: 16)]
 internal sealed partial class VitL16 : ICompiledModel;
 
-/// <summary>What the commands need of a compiled model.</summary>
+/// <summary>What the commands need of a compiled model (members every generated class has).</summary>
 internal interface ICompiledModel : IDisposable
 {
     void Forward(ReadOnlySpan<float> pixels, Span<float> output, int batch = 1);
+
+    void ForwardAttention(ReadOnlySpan<float> pixels, Span<float> output, Span<float> attention, int batch = 1);
+
+    void ForwardPooled(ReadOnlySpan<float> pixels, Span<float> pooled, int batch = 1);
 }
 
 /// <summary>One compiled architecture: its generated metadata (shapes, attribute, tensors) and its loader.</summary>

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ViTGen.Cli.Models;
+
+namespace ViTGen.Cli.Commands;
+
+/// <summary><c>vitgen features</c>: each image's embedding (<c>ForwardPooled</c>: the pre-logits features), for retrieval.</summary>
+internal static class FeaturesCommand
+{
+    public static Command Create()
+    {
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+        var model = new Option<string?>("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image and line, with every feature." };
+        var threads = new Option<int>("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var command = new Command("features", "Print each image's embedding: timm's pre-logits features (class token or pooled mean after the final norm).")
+            { images, model, json, threads };
+        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(json), result.GetValue(threads)));
+        return command;
+    }
+
+    private static int Run(string[] paths, string? modelDirectory, bool json, int threads)
+    {
+        if (threads < 1)
+        {
+            Console.Error.WriteLine("error: --threads must be at least 1");
+            return 2;
+        }
+        ModelConfig config;
+        string weights;
+        try
+        {
+            (config, weights) = ModelConfig.Open(modelDirectory);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        var entry = config.FindCompiled();
+        if (entry is null)
+        {
+            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {modelDirectory}/model.json.");
+            return 2;
+        }
+        try
+        {
+            using var model = entry.Load(weights, new VitOptions { Threads = threads });
+            var preprocessing = config.Preprocessing;
+            var pixels = new float[preprocessing.OutputLength];
+            var features = new float[entry.Architecture.Dim];
+            bool allRead = true;
+            var inputs = paths.Length > 0
+                ? paths.Select(p => (Name: p, Decode: (Func<VitImage>)(() => VitImage.Load(p))))
+                : BundledModel.Samples().Select(s => (s.Name, (Func<VitImage>)(() => VitImage.Decode(s.Data, s.Name))));
+            foreach (var (name, decode) in inputs)
+            {
+                try
+                {
+                    preprocessing.Apply(decode(), pixels);
+                }
+                catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"{name}: error: {e.Message}");
+                    allRead = false;
+                    continue;
+                }
+                model.ForwardPooled(pixels, features);
+                Print(name, features, json);
+            }
+            return allRead ? 0 : 1;
+        }
+        catch (VitWeightsException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+    }
+
+    private static void Print(string name, float[] features, bool json)
+    {
+        double norm = Math.Sqrt(features.Sum(f => (double)f * f));
+        if (!json)
+        {
+            string head = string.Join(", ", features.Take(6).Select(f => f.ToString("F4", CultureInfo.InvariantCulture)));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {features.Length} features, L2 norm {norm:F4}: [{head}{(features.Length > 6 ? ", ..." : "")}]"));
+            return;
+        }
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("path", name);
+            writer.WriteNumber("norm", norm);
+            writer.WriteStartArray("features");
+            foreach (float f in features) writer.WriteNumberValue(f);
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        Console.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+}
