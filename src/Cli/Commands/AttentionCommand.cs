@@ -14,12 +14,12 @@ internal static class AttentionCommand
 {
     public static Command Create()
     {
-        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
-        var model = new Option<string?>("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+        var images = ModelCommand.Images();
+        var model = ModelCommand.Model();
         var output = new Option<string>("--out") { Description = "Where to write the pictures.", DefaultValueFactory = _ => "." };
         var layer = new Option<int?>("--layer") { Description = "Show block N's attention (1 = the first block), averaged over heads, instead of the rollout through all blocks." };
         var distance = new Option<bool>("--distance") { Description = "Also chart the mean attention distance per head against depth (the ViT paper's Figure 7)." };
-        var threads = new Option<int>("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = ModelCommand.Threads();
         var command = new Command("attention", "Draw what a compiled ViT attends to: attention rollout heat maps and mean attention distance.")
             { images, model, output, layer, distance, threads };
         command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(output)!,
@@ -34,24 +34,7 @@ internal static class AttentionCommand
             Console.Error.WriteLine("error: --threads must be at least 1");
             return 2;
         }
-        ModelConfig config;
-        string weights;
-        try
-        {
-            (config, weights) = ModelConfig.Open(modelDirectory);
-            Directory.CreateDirectory(outDirectory);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine("error: " + e.Message);
-            return 2;
-        }
-        var entry = config.FindCompiled();
-        if (entry is null)
-        {
-            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {modelDirectory}/model.json.");
-            return 2;
-        }
+        if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         var a = entry.Architecture;
         if (layer is < 1 || layer > a.Depth)
         {
@@ -68,6 +51,7 @@ internal static class AttentionCommand
 
         try
         {
+            Directory.CreateDirectory(outDirectory);
             using var model = entry.Load(weights, new VitOptions { Threads = threads });
             var preprocessing = config.Preprocessing;
             var pixels = new float[preprocessing.OutputLength];
@@ -77,18 +61,11 @@ internal static class AttentionCommand
             var sum = new double[a.Depth * a.Heads]; // per-image distances, summed: the mean over images without keeping every map
             int scale = Picture.ScaleFor(a.ImageSize), side = a.ImageSize * scale, images = 0;
             bool allRead = true;
-            var inputs = paths.Length > 0
-                ? paths.Select(p => (Name: p, Decode: (Func<VitImage>)(() => VitImage.Load(p))))
-                : BundledModel.Samples().Select(s => (s.Name, (Func<VitImage>)(() => VitImage.Decode(s.Data, s.Name))));
-            foreach (var (name, decode) in inputs)
+            foreach (var input in ModelCommand.Inputs(paths))
             {
-                try
+                string name = input.Path;
+                if (!ModelCommand.TryPreprocess(input, preprocessing, pixels))
                 {
-                    preprocessing.Apply(decode(), pixels);
-                }
-                catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
-                {
-                    Console.Error.WriteLine($"{name}: error: {e.Message}");
                     allRead = false;
                     continue;
                 }

@@ -12,11 +12,11 @@ internal static class ClassifyCommand
 
     public static Command Create()
     {
-        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
-        var model = new Option<string?>("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+        var images = ModelCommand.Images();
+        var model = ModelCommand.Model();
         var top = new Option<int>("--top") { Description = "How many classes to list per image.", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "One JSON object per image and line." };
-        var threads = new Option<int>("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = ModelCommand.Threads();
         var command = new Command("classify", "Classify images with a compiled ViT (timm eval preprocessing).") { images, model, top, json, threads };
         command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(top), result.GetValue(json), result.GetValue(threads)));
         return command;
@@ -29,30 +29,11 @@ internal static class ClassifyCommand
             Console.Error.WriteLine("error: --top and --threads must be at least 1");
             return 2;
         }
-        ModelConfig config;
-        string weights;
-        try
-        {
-            (config, weights) = ModelConfig.Open(modelDirectory);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine("error: " + e.Message);
-            return 2;
-        }
-        var entry = config.FindCompiled();
-        if (entry is null)
-        {
-            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {modelDirectory}/model.json.");
-            Console.Error.WriteLine($"Compile it into your program with:\n    {config.Attribute}\n    public partial class MyModel;");
-            return 2;
-        }
+        if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         try
         {
             using var model = entry.Load(weights, new VitOptions { Threads = threads });
-            var inputs = paths.Length > 0
-                ? paths.Select(p => new Input(p, () => VitImage.Load(p)))
-                : BundledModel.Samples().Select(s => new Input(s.Name, () => VitImage.Decode(s.Data, s.Name)));
+            var inputs = ModelCommand.Inputs(paths);
             var output = new Output(json, Math.Min(top, config.Classes), config.Labels);
             bool allRead = true;
             foreach (var batch in inputs.Chunk(BatchSize)) allRead &= ClassifyBatch(model, config, batch, output);
@@ -65,26 +46,16 @@ internal static class ClassifyCommand
         }
     }
 
-    private sealed record Input(string Path, Func<VitImage> Decode);
-
     /// <summary>Decodes and preprocesses a batch (unreadable files are reported and skipped), runs it, prints results.</summary>
-    private static bool ClassifyBatch(ICompiledModel model, ModelConfig config, Input[] batch, Output output)
+    private static bool ClassifyBatch(ICompiledModel model, ModelConfig config, ModelCommand.Input[] batch, Output output)
     {
         var preprocessing = config.Preprocessing;
         int inputSize = preprocessing.OutputLength;
         var pixels = new float[batch.Length * inputSize];
-        var ok = new List<Input>();
+        var ok = new List<ModelCommand.Input>();
         foreach (var input in batch)
         {
-            try
-            {
-                preprocessing.Apply(input.Decode(), pixels.AsSpan(ok.Count * inputSize, inputSize));
-                ok.Add(input);
-            }
-            catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
-            {
-                output.Error(input.Path, e.Message);
-            }
+            if (ModelCommand.TryPreprocess(input, preprocessing, pixels.AsSpan(ok.Count * inputSize, inputSize), output.Error)) ok.Add(input);
         }
         if (ok.Count == 0) return false;
         var logits = new float[ok.Count * config.Classes];

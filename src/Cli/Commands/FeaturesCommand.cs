@@ -10,10 +10,10 @@ internal static class FeaturesCommand
 {
     public static Command Create()
     {
-        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
-        var model = new Option<string?>("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+        var images = ModelCommand.Images();
+        var model = ModelCommand.Model();
         var json = new Option<bool>("--json") { Description = "One JSON object per image and line, with every feature." };
-        var threads = new Option<int>("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = ModelCommand.Threads();
         var command = new Command("features", "Print each image's embedding: timm's pre-logits features (class token or pooled mean after the final norm).")
             { images, model, json, threads };
         command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(json), result.GetValue(threads)));
@@ -27,23 +27,7 @@ internal static class FeaturesCommand
             Console.Error.WriteLine("error: --threads must be at least 1");
             return 2;
         }
-        ModelConfig config;
-        string weights;
-        try
-        {
-            (config, weights) = ModelConfig.Open(modelDirectory);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine("error: " + e.Message);
-            return 2;
-        }
-        var entry = config.FindCompiled();
-        if (entry is null)
-        {
-            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {modelDirectory}/model.json.");
-            return 2;
-        }
+        if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         try
         {
             using var model = entry.Load(weights, new VitOptions { Threads = threads });
@@ -51,23 +35,15 @@ internal static class FeaturesCommand
             var pixels = new float[preprocessing.OutputLength];
             var features = new float[entry.Architecture.Dim];
             bool allRead = true;
-            var inputs = paths.Length > 0
-                ? paths.Select(p => (Name: p, Decode: (Func<VitImage>)(() => VitImage.Load(p))))
-                : BundledModel.Samples().Select(s => (s.Name, (Func<VitImage>)(() => VitImage.Decode(s.Data, s.Name))));
-            foreach (var (name, decode) in inputs)
+            foreach (var input in ModelCommand.Inputs(paths))
             {
-                try
+                if (!ModelCommand.TryPreprocess(input, preprocessing, pixels))
                 {
-                    preprocessing.Apply(decode(), pixels);
-                }
-                catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
-                {
-                    Console.Error.WriteLine($"{name}: error: {e.Message}");
                     allRead = false;
                     continue;
                 }
                 model.ForwardPooled(pixels, features);
-                Print(name, features, json);
+                Print(input.Path, features, json);
             }
             return allRead ? 0 : 1;
         }

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using ViTGen.Cli.Models;
+
+namespace ViTGen.Cli.Commands;
+
+/// <summary>
+/// What the commands that run a compiled model on images share (<c>classify</c>, <c>attention</c>, <c>features</c>):
+/// the images argument, <c>--model</c> and <c>--threads</c>, finding the compiled model for the config, and the images
+/// to read (the bundled samples when none are given).
+/// </summary>
+internal static class ModelCommand
+{
+    /// <summary>An image to read: its name in messages, and how to decode it (errors surface when it is decoded).</summary>
+    public sealed record Input(string Path, Func<VitImage> Decode);
+
+    /// <summary>The model a command runs: its config, the weights file, and the compiled class that fits them.</summary>
+    public sealed record Resolved(ModelConfig Config, string Weights, ModelEntry Entry);
+
+    public static Argument<string[]> Images() => new("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+
+    public static Option<string?> Model() => new("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
+
+    public static Option<int> Threads() => new("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+
+    /// <summary>
+    /// The config and compiled model of <paramref name="directory"/> (null: the bundled one), or null after printing
+    /// why not: an unreadable or invalid model.json, or an architecture this binary has not compiled (then the
+    /// attribute that compiles it).
+    /// </summary>
+    public static Resolved? Resolve(string? directory)
+    {
+        ModelConfig config;
+        string weights;
+        try
+        {
+            (config, weights) = ModelConfig.Open(directory);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return null;
+        }
+        var entry = config.FindCompiled();
+        if (entry is null)
+        {
+            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {directory}/model.json.");
+            Console.Error.WriteLine($"Compile it into your program with:\n    {config.Attribute}\n    public partial class MyModel;");
+            return null;
+        }
+        return new Resolved(config, weights, entry);
+    }
+
+    /// <summary>The files named on the command line, or the bundled samples when there are none.</summary>
+    public static IEnumerable<Input> Inputs(string[] paths) => paths.Length > 0
+        ? paths.Select(p => new Input(p, () => VitImage.Load(p)))
+        : BundledModel.Samples().Select(s => new Input(s.Name, () => VitImage.Decode(s.Data, s.Name)));
+
+    /// <summary>
+    /// Decodes and preprocesses one input into <paramref name="pixels"/>, or reports why not (to <paramref name="error"/>,
+    /// else as <c>PATH: error: MESSAGE</c> on stderr) and returns false.
+    /// </summary>
+    public static bool TryPreprocess(Input input, VitPreprocessing preprocessing, Span<float> pixels, Action<string, string>? error = null)
+    {
+        try
+        {
+            preprocessing.Apply(input.Decode(), pixels);
+            return true;
+        }
+        catch (Exception e) when (e is VitImageException or IOException or UnauthorizedAccessException)
+        {
+            if (error is null) Console.Error.WriteLine($"{input.Path}: error: {e.Message}");
+            else error(input.Path, e.Message);
+            return false;
+        }
+    }
+}
