@@ -12,16 +12,7 @@ public sealed class ExplainParityTests(ITestOutputHelper output)
 {
     public const double Bound = 1e-5;
 
-    public static TheoryData<string, int> FixturesAndThreads()
-    {
-        var data = new TheoryData<string, int>();
-        foreach (var name in Fixture.Names)
-        {
-            data.Add(name, 1);
-            data.Add(name, 2);
-        }
-        return data;
-    }
+    public static TheoryData<string, int> FixturesAndThreads() => ParityTests.FixturesAndThreads();
 
     [Theory]
     [MemberData(nameof(FixturesAndThreads))]
