@@ -4,11 +4,18 @@ namespace ViTGen.Tests.Parity;
 
 /// <summary>
 /// Every compiled fixture model against the float64 PyTorch reference (independent code, written by
-/// tests/fixtures/make_fixtures.py). Bound: relative L2 1e-4; float32 arithmetic lands near 1e-6.
+/// tests/fixtures/make_fixtures.py). Bound: relative L2 5e-6 (see <see cref="Bound"/>).
 /// </summary>
 public sealed class ParityTests(ITestOutputHelper output)
 {
-    public const double Bound = 1e-4;
+    /// <summary>
+    /// Relative L2 bound of every parity check (the ParityRunner's <c>Bound</c> must stay equal). Worst measured over
+    /// all fixtures, 1 and 2 threads: AVX-512 3.4e-7, AVX2+FMA (Vector256 forced) 2.7e-7, 128-bit tier (Vector128
+    /// forced) 2.9e-7 (all on `registers`); ARM64 runner 5.5e-8..2.9e-7. 5e-6 leaves ~15x headroom for float32
+    /// reassociation, yet fails the deliberate mistakes of MutantTests by 200x or more (tanh GELU 1.1e-3, eps 1e-5
+    /// 1.1e-1, registers before the class token 2.3e-2..3.2e-2); the old 1e-4 passed a wrong eps on `eps5` (1.3e-5).
+    /// </summary>
+    public const double Bound = 5e-6;
 
     public static TheoryData<string, int> FixturesAndThreads()
     {
