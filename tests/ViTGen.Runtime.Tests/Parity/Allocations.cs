@@ -1,6 +1,6 @@
 namespace ViTGen.Tests.Parity;
 
-/// <summary>Managed bytes a piece of code allocates on the calling thread, robust to collections other tests trigger.</summary>
+/// <summary>Managed bytes a piece of code allocates, robust to collections other tests trigger.</summary>
 internal static class Allocations
 {
     /// <summary>
@@ -8,6 +8,7 @@ internal static class Allocations
     /// when another test's allocations trigger a GC mid-window, the retired remainder of this thread's allocation
     /// context (under 8 KB) can show up in <see cref="GC.GetAllocatedBytesForCurrentThread"/>, so such a window is
     /// measured again (up to 5 times; the smallest count wins). A real allocation shows in every window.
+    /// Blind to allocations on other threads (the pool's workers): see <see cref="OnAllThreads"/>.
     /// </summary>
     public static long OnThisThread(Action action)
     {
@@ -22,5 +23,31 @@ internal static class Allocations
             smallest = Math.Min(smallest, bytes);
         }
         return smallest;
+    }
+
+    /// <summary>
+    /// Bytes allocated by every thread of the process while <paramref name="action"/> runs
+    /// (<see cref="GC.GetTotalAllocatedBytes(bool)"/> with <c>precise: true</c>, which counts the unused part of
+    /// each thread's allocation context exactly), the smallest over <paramref name="windows"/> windows. Anything
+    /// else that allocates meanwhile (the test runner, timers, tests in other collections) is counted too; taking
+    /// the minimum discards windows it hit, while an allocation in the measured code shows in every window. Run it
+    /// from a collection with parallelization disabled so other tests are not running at the same time.
+    /// </summary>
+    public static long OnAllThreads(Action action, int windows = 5) => OnAllThreads(action, windows, out _);
+
+    /// <inheritdoc cref="OnAllThreads(Action, int)"/>
+    /// <param name="perWindow">The count of every window measured (it stops at the first window with none).</param>
+    public static long OnAllThreads(Action action, int windows, out long[] perWindow)
+    {
+        var counts = new List<long>(windows);
+        for (int window = 0; window < windows; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            action();
+            counts.Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+            if (counts[^1] == 0) break;
+        }
+        perWindow = [.. counts];
+        return counts.Min();
     }
 }
