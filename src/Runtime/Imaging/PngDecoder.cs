@@ -21,9 +21,9 @@ internal static class PngDecoder
 
     private static readonly (int X0, int Y0, int Dx, int Dy)[] SinglePass = [(0, 0, 1, 1)];
 
-    internal static VitImage Decode(ReadOnlySpan<byte> data, string source)
+    internal static VitImage Decode(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
-        (PngHeader header, byte[] palette, byte[] compressed) = ReadChunks(data, source);
+        (PngHeader header, byte[] palette, byte[] compressed) = ReadChunks(data, source, maxPixels);
 
         long rawBytes = 0;
         foreach (var (x0, y0, dx, dy) in Passes(header))
@@ -55,7 +55,7 @@ internal static class PngDecoder
     private static int PassSize(int size, int start, int step) => size > start ? (size - start + step - 1) / step : 0;
 
     /// <summary>Walks the chunks up to IEND, checking CRCs and order; returns the header, the palette and the joined IDAT data.</summary>
-    private static (PngHeader Header, byte[] Palette, byte[] Compressed) ReadChunks(ReadOnlySpan<byte> data, string source)
+    private static (PngHeader Header, byte[] Palette, byte[] Compressed) ReadChunks(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
         int pos = 8;
         PngHeader header = default;
@@ -98,7 +98,7 @@ internal static class PngDecoder
                     {
                         throw VitImageException.For(source, "PNG has two IHDR chunks");
                     }
-                    header = PngHeader.Parse(body, source);
+                    header = PngHeader.Parse(body, source, maxPixels);
                     haveHeader = true;
                     break;
                 case Plte:
