@@ -132,7 +132,7 @@ internal static class HostileImages
             yield return new($"JPEG {file} height 0 (DNL)", WithJpegSize(good, 64, 0), "JPEG");
             foreach (int cut in new[] { 2, 3, 10, sos, sos + 20, good.Length / 2, good.Length - 2, good.Length - 1 })
             {
-                yield return new($"JPEG {file} truncated at {cut} of {good.Length}", good[..cut], cut < 4 ? "unrecognised image format" : "JPEG");
+                yield return new($"JPEG {file} truncated at {cut} of {good.Length}", good[..cut], cut < 3 ? "unrecognised image format" : "JPEG");
             }
 
             byte[] badTableRef = (byte[])good.Clone();
