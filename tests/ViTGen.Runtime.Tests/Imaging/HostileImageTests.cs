@@ -144,12 +144,15 @@ public sealed class HostileImageTests(ITestOutputHelper output)
     /// no buffer sized by the declared dimensions beyond the output (and, for JPEG, the component planes).
     /// </summary>
     [Theory]
-    [InlineData("png")]
-    [InlineData("jpeg")]
-    public void A_12_megapixel_image_decodes_with_allocation_near_its_own_size(string format)
+    [InlineData("png", 1.1)] // the pixels only: IDAT is inflated in place, row by row
+    [InlineData("jpeg", 1.8)] // the pixels and the Y, Cb, Cr planes (1.5 bytes a pixel at 4:2:0)
+    [InlineData("progressive-jpeg", 3.5)] // also libjpeg's whole-image coefficient buffer (3 bytes a pixel at 4:2:0); measured 3.05
+    public void A_12_megapixel_image_decodes_with_allocation_near_its_own_size(string format, double maxRatio)
     {
         const int width = 4000, height = 3000;
-        byte[] encoded = format == "png" ? PhotoLike(width, height).EncodePng() : TestJpeg.Encode(PhotoLike(width, height), 90);
+        byte[] encoded = format == "png"
+            ? PhotoLike(width, height).EncodePng()
+            : TestJpeg.Encode(PhotoLike(width, height), 90, progressive: format == "progressive-jpeg");
         GC.Collect();
         long before = GC.GetTotalAllocatedBytes(true);
         var clock = Stopwatch.StartNew();
@@ -161,7 +164,7 @@ public sealed class HostileImageTests(ITestOutputHelper output)
         output.WriteLine($"{format} {width}x{height}: {encoded.Length:N0} bytes encoded, {decoded:N0} bytes decoded, " +
             $"{allocated:N0} bytes allocated while decoding (ratio {ratio:F2}), {clock.ElapsedMilliseconds} ms");
         Assert.Equal(width * height * 3, decoded);
-        Assert.True(ratio < 2.0, $"{format}: decoding allocated {ratio:F2} x the decoded size");
+        Assert.True(ratio < maxRatio, $"{format}: decoding allocated {ratio:F2} x the decoded size");
     }
 
     /// <summary>Smooth gradients with a little noise: compresses like a photo, not like a flat fill.</summary>

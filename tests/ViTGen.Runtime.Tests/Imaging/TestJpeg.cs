@@ -5,7 +5,7 @@ namespace ViTGen.Tests.Imaging;
 /// <summary>Encodes test images as baseline JPEG (4:2:0 for color) with BitMiracle.LibJpeg.NET's compressor.</summary>
 internal static class TestJpeg
 {
-    internal static byte[] Encode(VitImage image, int quality)
+    internal static byte[] Encode(VitImage image, int quality, bool progressive = false)
     {
         var compressor = new jpeg_compress_struct(new jpeg_error_mgr());
         using var stream = new MemoryStream();
@@ -16,6 +16,10 @@ internal static class TestJpeg
         compressor.In_color_space = image.Channels == 3 ? J_COLOR_SPACE.JCS_RGB : J_COLOR_SPACE.JCS_GRAYSCALE;
         compressor.jpeg_set_defaults();
         compressor.jpeg_set_quality(quality, true);
+        if (progressive)
+        {
+            compressor.jpeg_simple_progression();
+        }
         compressor.jpeg_start_compress(true);
         int stride = image.Width * image.Channels;
         byte[][] row = [new byte[stride]];
