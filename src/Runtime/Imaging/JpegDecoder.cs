@@ -13,8 +13,14 @@ internal static unsafe class JpegDecoder
 {
     private const int BlockSize = 8;
 
-    internal static VitImage Decode(ReadOnlySpan<byte> data, string source)
+    internal static VitImage Decode(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
+        // The frame header's dimensions are checked first, so a bomb is reported as one even when it is also truncated.
+        if (JpegMarkers.TryReadFrameSize(data, out int declaredWidth, out int declaredHeight)
+            && declaredWidth > 0 && declaredHeight > 0)
+        {
+            VitImage.CheckDecodedSize(declaredWidth, declaredHeight, source, maxPixels);
+        }
         if (!JpegMarkers.HasEndOfImage(data))
         {
             throw VitImageException.For(source, "truncated JPEG: the data ends before the end-of-image marker");
@@ -26,7 +32,7 @@ internal static unsafe class JpegDecoder
             var decoder = new jpeg_decompress_struct(errors);
             try
             {
-                return Decode(decoder, stream, data.Length, source);
+                return Decode(decoder, stream, data.Length, source, maxPixels);
             }
             catch (VitImageException)
             {
@@ -44,7 +50,7 @@ internal static unsafe class JpegDecoder
         }
     }
 
-    private static VitImage Decode(jpeg_decompress_struct decoder, Stream stream, int length, string source)
+    private static VitImage Decode(jpeg_decompress_struct decoder, Stream stream, int length, string source, long maxPixels)
     {
         decoder.jpeg_stdio_src(stream);
         decoder.jpeg_read_header(true);
@@ -53,7 +59,7 @@ internal static unsafe class JpegDecoder
         {
             throw VitImageException.For(source, "JPEG has no image (only tables)");
         }
-        VitImage.CheckDecodedSize(width, height, source);
+        VitImage.CheckDecodedSize(width, height, source, maxPixels);
         J_COLOR_SPACE colorspace = decoder.Jpeg_color_space;
         if (colorspace is J_COLOR_SPACE.JCS_CMYK or J_COLOR_SPACE.JCS_YCCK)
         {

@@ -51,4 +51,46 @@ internal static class JpegMarkers
         }
         return false;
     }
+
+    /// <summary>
+    /// Walks the marker segments from SOI to the first frame header (SOF0..SOF15 but DHT, JPG and DAC) and returns
+    /// the dimensions it declares, so limits can be checked before libjpeg reads anything else. False when there
+    /// is no complete frame header before the first scan or the end of the data.
+    /// </summary>
+    internal static bool TryReadFrameSize(ReadOnlySpan<byte> data, out int width, out int height)
+    {
+        width = height = 0;
+        int pos = 2; // after SOI
+        while (pos + 1 < data.Length && data[pos] == 0xFF)
+        {
+            byte marker = data[pos + 1];
+            if (marker == 0xFF)
+            {
+                pos++;
+                continue;
+            }
+            if (marker is 0x01 or 0xD8 or (>= 0xD0 and <= 0xD7))
+            {
+                pos += 2;
+                continue;
+            }
+            if (marker is 0xD9 or 0xDA || pos + 4 > data.Length)
+            {
+                return false;
+            }
+            int length = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 2)..]);
+            if (marker is >= 0xC0 and <= 0xCF and not (0xC4 or 0xC8 or 0xCC))
+            {
+                if (length < 8 || pos + 9 > data.Length)
+                {
+                    return false;
+                }
+                height = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 5)..]);
+                width = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 7)..]);
+                return true;
+            }
+            pos += 2 + length;
+        }
+        return false;
+    }
 }

@@ -6,7 +6,7 @@ namespace ViTGen;
 /// </summary>
 internal static class NetpbmDecoder
 {
-    internal static VitImage Decode(ReadOnlySpan<byte> data, string source)
+    internal static VitImage Decode(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
         char kind = (char)data[1];
         int channels = kind switch
@@ -26,7 +26,7 @@ internal static class NetpbmDecoder
             throw VitImageException.For(source, "Netpbm header does not end with a whitespace character");
         }
         pos++;
-        VitImage.CheckDecodedSize(width, height, source);
+        VitImage.CheckDecodedSize(width, height, source, maxPixels);
         if (maxval is < 1 or > 65535)
         {
             throw VitImageException.For(source, $"Netpbm maxval {maxval} is outside 1..65535");

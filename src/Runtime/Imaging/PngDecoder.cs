@@ -8,7 +8,7 @@ namespace ViTGen;
 /// A managed PNG decoder: all color types and bit depths, the five filters, Adam7 interlace,
 /// CRC checking. Alpha and tRNS are ignored (PIL's <c>convert('RGB')</c> drops them too).
 /// </summary>
-internal static class PngDecoder
+internal static unsafe class PngDecoder
 {
     private const uint Ihdr = 0x49484452, Plte = 0x504C5445, Idat = 0x49444154, Iend = 0x49454E44;
 
@@ -21,9 +21,10 @@ internal static class PngDecoder
 
     private static readonly (int X0, int Y0, int Dx, int Dy)[] SinglePass = [(0, 0, 1, 1)];
 
-    internal static VitImage Decode(ReadOnlySpan<byte> data, string source)
+    internal static VitImage Decode(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
-        (PngHeader header, byte[] palette, byte[] compressed) = ReadChunks(data, source);
+        (PngHeader header, byte[] palette, List<(int Offset, int Length)> idat, long compressedLength) =
+            ReadChunks(data, source, maxPixels);
 
         long rawBytes = 0;
         foreach (var (x0, y0, dx, dy) in Passes(header))
@@ -34,17 +35,19 @@ internal static class PngDecoder
                 rawBytes += ph * (1 + header.RowBytes(pw));
             }
         }
-        if (rawBytes > MaxInflateRatio * compressed.Length + 1024)
+        if (rawBytes > MaxInflateRatio * compressedLength + 1024)
         {
             throw VitImageException.For(source,
-                $"PNG image data is too short for {header.Width}x{header.Height} pixels ({compressed.Length} compressed bytes)");
+                $"PNG image data is too short for {header.Width}x{header.Height} pixels ({compressedLength} compressed bytes)");
         }
 
         int outChannels = header.OutputChannels;
         // Every pixel is written: each row in a plain image, each Adam7 position once in an interlaced one.
         byte[] pixels = GC.AllocateUninitializedArray<byte>(checked(header.Width * header.Height * outChannels));
-        using (var zlib = new ZLibStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress))
+        // The IDAT chunks are inflated where they lie in the input: no copy of the compressed data is made.
+        fixed (byte* bytes = data)
         {
+            using var zlib = new ZLibStream(new ChunkStream(bytes, idat), CompressionMode.Decompress);
             Inflate(zlib, header, palette, pixels, source);
         }
         return new VitImage(header.Width, header.Height, outChannels, pixels);
@@ -54,8 +57,8 @@ internal static class PngDecoder
 
     private static int PassSize(int size, int start, int step) => size > start ? (size - start + step - 1) / step : 0;
 
-    /// <summary>Walks the chunks up to IEND, checking CRCs and order; returns the header, the palette and the joined IDAT data.</summary>
-    private static (PngHeader Header, byte[] Palette, byte[] Compressed) ReadChunks(ReadOnlySpan<byte> data, string source)
+    /// <summary>Walks the chunks up to IEND, checking CRCs and order; returns the header, the palette and where the IDAT data lies.</summary>
+    private static (PngHeader Header, byte[] Palette, List<(int Offset, int Length)> Idat, long IdatLength) ReadChunks(ReadOnlySpan<byte> data, string source, long maxPixels)
     {
         int pos = 8;
         PngHeader header = default;
@@ -98,7 +101,7 @@ internal static class PngDecoder
                     {
                         throw VitImageException.For(source, "PNG has two IHDR chunks");
                     }
-                    header = PngHeader.Parse(body, source);
+                    header = PngHeader.Parse(body, source, maxPixels);
                     haveHeader = true;
                     break;
                 case Plte:
@@ -126,18 +129,7 @@ internal static class PngDecoder
                     {
                         throw VitImageException.For(source, "PNG has no IDAT chunk");
                     }
-                    if (idatTotal > Array.MaxLength)
-                    {
-                        throw VitImageException.For(source, "PNG image data is too large");
-                    }
-                    var compressed = new byte[idatTotal];
-                    int at = 0;
-                    foreach (var (offset, count) in idat)
-                    {
-                        data.Slice(offset, count).CopyTo(compressed.AsSpan(at));
-                        at += count;
-                    }
-                    return (header, palette, compressed);
+                    return (header, palette, idat, idatTotal);
                 default:
                     if ((typeBytes[0] & 0x20) == 0)
                     {
@@ -233,5 +225,61 @@ internal static class PngDecoder
         {
             passRow.Slice(i * channels, channels).CopyTo(pixels[d..]);
         }
+    }
+
+    /// <summary>A read-only stream over the IDAT chunk bodies of pinned input, one after the other.</summary>
+    private sealed class ChunkStream : Stream
+    {
+        private readonly byte* _data;
+        private readonly List<(int Offset, int Length)> _chunks;
+        private int _chunk, _position;
+
+        internal ChunkStream(byte* data, List<(int Offset, int Length)> chunks)
+        {
+            _data = data;
+            _chunks = chunks;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            int total = 0;
+            while (buffer.Length > 0 && _chunk < _chunks.Count)
+            {
+                var (offset, length) = _chunks[_chunk];
+                int count = Math.Min(length - _position, buffer.Length);
+                new ReadOnlySpan<byte>(_data + offset + _position, count).CopyTo(buffer);
+                buffer = buffer[count..];
+                total += count;
+                _position += count;
+                if (_position == length)
+                {
+                    _chunk++;
+                    _position = 0;
+                }
+            }
+            return total;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

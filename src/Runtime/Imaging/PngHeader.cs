@@ -47,7 +47,7 @@ internal readonly struct PngHeader
     internal long RowBytes(long pixels) => (pixels * BitsPerPixel + 7) / 8;
 
     /// <summary>Parses and validates the 13 bytes of IHDR.</summary>
-    internal static PngHeader Parse(ReadOnlySpan<byte> body, string source)
+    internal static PngHeader Parse(ReadOnlySpan<byte> body, string source, long maxPixels)
     {
         if (body.Length != 13)
         {
@@ -60,7 +60,7 @@ internal readonly struct PngHeader
         {
             throw VitImageException.For(source, $"PNG has invalid dimensions {width}x{height}");
         }
-        VitImage.CheckDecodedSize(width, height, source);
+        VitImage.CheckDecodedSize(width, height, source, maxPixels);
         bool depthOk = colorType switch
         {
             Gray => bitDepth is 1 or 2 or 4 or 8 or 16,

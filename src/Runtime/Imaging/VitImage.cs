@@ -63,7 +63,20 @@ public sealed class VitImage
     /// <param name="path">The file to read.</param>
     /// <returns>The decoded image, 1 or 3 channels.</returns>
     /// <exception cref="VitImageException">The file cannot be read, or is not a supported, valid image.</exception>
-    public static VitImage Load(string path)
+    public static VitImage Load(string path) => Load(path, null);
+
+    /// <summary>
+    /// Reads and decodes an image file with the given limits. The format is found from the first bytes, not from the
+    /// file name: PNG, JPEG (baseline and progressive, 8-bit grayscale or YCbCr/RGB), binary PGM (P5) or PPM (P6).
+    /// The dimensions declared in the header are checked against <see cref="VitImageOptions.MaxPixels"/> before any
+    /// pixel memory is allocated.
+    /// </summary>
+    /// <param name="path">The file to read.</param>
+    /// <param name="options">The limits; <see langword="null"/> for <see cref="VitImageOptions.Default"/>.</param>
+    /// <returns>The decoded image, 1 or 3 channels.</returns>
+    /// <exception cref="VitImageException">The file cannot be read, is not a supported, valid image, or declares
+    /// more pixels than <see cref="VitImageOptions.MaxPixels"/>.</exception>
+    public static VitImage Load(string path, VitImageOptions? options)
     {
         ArgumentNullException.ThrowIfNull(path);
         byte[] data;
@@ -75,7 +88,7 @@ public sealed class VitImage
         {
             throw VitImageException.For(path, $"cannot read the file: {e.Message}", e);
         }
-        return Decode(data, path);
+        return Decode(data, path, options);
     }
 
     /// <summary>
@@ -86,14 +99,29 @@ public sealed class VitImage
     /// <param name="sourceName">What to call the data in error messages, for example a file name or URL.</param>
     /// <returns>The decoded image, 1 or 3 channels.</returns>
     /// <exception cref="VitImageException">The data is not a supported, valid image.</exception>
-    public static VitImage Decode(ReadOnlySpan<byte> data, string sourceName = "image data")
+    public static VitImage Decode(ReadOnlySpan<byte> data, string sourceName = "image data") => Decode(data, sourceName, null);
+
+    /// <summary>
+    /// Decodes an image held in memory with the given limits. The format is found from the first bytes:
+    /// PNG, JPEG (baseline and progressive, 8-bit grayscale or YCbCr/RGB), binary PGM (P5) or PPM (P6).
+    /// The dimensions declared in the header are checked against <see cref="VitImageOptions.MaxPixels"/> before any
+    /// pixel memory is allocated.
+    /// </summary>
+    /// <param name="data">The encoded image.</param>
+    /// <param name="sourceName">What to call the data in error messages, for example a file name or URL.</param>
+    /// <param name="options">The limits; <see langword="null"/> for <see cref="VitImageOptions.Default"/>.</param>
+    /// <returns>The decoded image, 1 or 3 channels.</returns>
+    /// <exception cref="VitImageException">The data is not a supported, valid image, or declares more pixels than
+    /// <see cref="VitImageOptions.MaxPixels"/>.</exception>
+    public static VitImage Decode(ReadOnlySpan<byte> data, string sourceName, VitImageOptions? options)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
+        long maxPixels = (options ?? VitImageOptions.Default).EffectiveMaxPixels;
         return ImageFormat.Sniff(data) switch
         {
-            ImageFormat.Kind.Png => PngDecoder.Decode(data, sourceName),
-            ImageFormat.Kind.Jpeg => JpegDecoder.Decode(data, sourceName),
-            ImageFormat.Kind.Netpbm => NetpbmDecoder.Decode(data, sourceName),
+            ImageFormat.Kind.Png => PngDecoder.Decode(data, sourceName, maxPixels),
+            ImageFormat.Kind.Jpeg => JpegDecoder.Decode(data, sourceName, maxPixels),
+            ImageFormat.Kind.Netpbm => NetpbmDecoder.Decode(data, sourceName, maxPixels),
             _ => throw VitImageException.For(sourceName, ImageFormat.DescribeUnsupported(data)),
         };
     }
@@ -111,16 +139,22 @@ public sealed class VitImage
         File.WriteAllBytes(path, EncodePng());
     }
 
-    /// <summary>Checks decoded dimensions against <see cref="MaxPixels"/>; throws a decode error naming the source.</summary>
-    internal static void CheckDecodedSize(long width, long height, string source)
+    /// <summary>
+    /// Checks the dimensions a header declares against <paramref name="maxPixels"/> (already clamped to
+    /// <see cref="MaxPixels"/>); throws a decode error naming the source, the dimensions and the limit.
+    /// </summary>
+    internal static void CheckDecodedSize(long width, long height, string source, long maxPixels)
     {
         if (width < 1 || height < 1)
         {
             throw VitImageException.For(source, $"invalid dimensions {width}x{height}");
         }
-        if (width > int.MaxValue || height > int.MaxValue || width * height > MaxPixels)
+        // Both sides are below 2^32 in every format, so the product cannot overflow a long.
+        long pixels = width * height;
+        if (width > int.MaxValue || height > int.MaxValue || pixels > maxPixels)
         {
-            throw VitImageException.For(source, $"dimensions {width}x{height} exceed the limit of {MaxPixels} pixels");
+            throw VitImageException.For(source, FormattableString.Invariant(
+                $"dimensions {width}x{height} ({pixels:N0} pixels) exceed the limit of {maxPixels:N0} pixels"));
         }
     }
 }

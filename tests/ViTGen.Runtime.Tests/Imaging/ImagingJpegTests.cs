@@ -24,8 +24,10 @@ public sealed class ImagingJpegTests
 
     [Theory]
     [InlineData(65000, 65000, "exceed the limit")]
-    [InlineData(65535, 65535, "unsupported JPEG")] // libjpeg's own limit: 65500 pixels a side
-    [InlineData(16000, 16000, "coded blocks")] // under the pixel limit, but far more blocks than 1.5 kB can code
+    [InlineData(65535, 65535, "exceed the limit")] // the header check comes first
+    [InlineData(65535, 1, "unsupported JPEG")] // libjpeg's own limit: 65500 pixels a side
+    [InlineData(16000, 16000, "exceed the limit")] // over VitImageOptions.DefaultMaxPixels
+    [InlineData(12000, 12000, "coded blocks")] // under the pixel limit, but far more blocks than 1.5 kB can code
     public void Huge_declared_dimensions_are_refused_before_allocating(int width, int height, string message)
     {
         foreach (string file in new[] { "gray_64x48.jpg", "rgb_192x144_q90.jpg" })

@@ -83,8 +83,13 @@ public sealed class ImagingPngErrorTests
     [Fact]
     public void Huge_dimensions_with_little_data_fail_before_allocating()
     {
-        // 16384 x 16384 is allowed (2^28 pixels) but 20 bytes of deflate cannot hold it.
-        Fails(TestPng.File(TestPng.Ihdr(16384, 16384), TestPng.Chunk("IDAT", TestPng.Zlib(new byte[16]))), "too short");
+        // 16384 x 16384 is allowed by the hard cap (2^28 pixels) but 20 bytes of deflate cannot hold it.
+        byte[] data = TestPng.File(TestPng.Ihdr(16384, 16384), TestPng.Chunk("IDAT", TestPng.Zlib(new byte[16])));
+        var e = Assert.Throws<VitImageException>(() =>
+            VitImage.Decode(data, "test.png", new VitImageOptions { MaxPixels = VitImage.MaxPixels }));
+        Assert.Contains("too short", e.Message, StringComparison.Ordinal);
+        // With the default options the pixel limit refuses it first.
+        Fails(data, "exceed the limit");
     }
 
     [Theory]
