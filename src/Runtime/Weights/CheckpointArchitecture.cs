@@ -116,6 +116,12 @@ public sealed record CheckpointArchitecture : VitArchitecture
                 $"{where}: the position embedding has {pos[1]} rows, which is neither a square grid of patches plus {prefix} prefix token{(prefix == 1 ? "" : "s")} nor a square grid alone; non-square images are not supported"));
         }
 
+        if ((long)grid * patch > int.MaxValue)
+        {
+            throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                $"{where}: the position embedding's {grid} x {grid} grid of {patch}-pixel patches makes images wider than {int.MaxValue} pixels"));
+        }
+
         int heads = dim % 64 == 0 ? dim / 64 : 1;
         notes.Add(dim % 64 == 0
             ? string.Create(CultureInfo.InvariantCulture, $"heads: weights do not record the number of attention heads; {heads} assumes the usual head width of 64 (dim / 64). Check the model's config.")
@@ -165,9 +171,10 @@ public sealed record CheckpointArchitecture : VitArchitecture
                 missing.Add(timmName);
                 continue;
             }
-            long count = 1;
-            foreach (long d in shape) count *= d;
-            parameters += count;
+            // Saturating: the shapes come from the header, and an empty tensor may claim huge dimensions.
+            Int128 count = 1;
+            foreach (long d in shape) count = Int128.Min(count * d, long.MaxValue);
+            parameters = (long)Int128.Min((Int128)parameters + count, long.MaxValue);
             foreach (string name in stored) used.Add(name);
         }
         if (missing.Count > 0)

@@ -14,8 +14,10 @@ namespace ViTGen;
 /// the file, the tensor and the numbers involved.
 /// </summary>
 /// <remarks>
-/// Reads may run concurrently from several threads. Spans returned by <see cref="GetBytes(SafeTensorInfo)"/>
-/// point into the mapping and must not be used after <see cref="Dispose"/>.
+/// Reads may run concurrently from several threads, and with <see cref="Dispose"/>: every copying read holds a
+/// lease on the mapping, so a read that has started finishes before the file is unmapped, and a read that starts
+/// after <see cref="Dispose"/> throws <see cref="ObjectDisposedException"/>. Spans returned by
+/// <see cref="GetBytes(SafeTensorInfo)"/> point into the mapping and must not be used after <see cref="Dispose"/>.
 /// <para>
 /// Mapped pages count toward the process's resident memory once touched. A compiled model copies every tensor
 /// into its own layout, so <see cref="CompilerServices.CheckpointReader"/> hands each tensor back after copying it
@@ -31,10 +33,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private readonly MemoryMappedViewAccessor _view;
     private readonly byte* _base;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
-    // Page release bookkeeping, guarded by _releaseLock (which also orders a release before the unmapping in Dispose).
+    // Page release bookkeeping, guarded by _lock.
     private readonly PageReleaseRuns _pages;
-    private readonly Lock _releaseLock = new();
+    // Guards _disposed, _leases and _unmapped: a read takes a lease under the lock, works on the mapping outside it,
+    // and returns the lease under it; whoever ends the last lease after Dispose (or Dispose itself when no read is
+    // in flight) unmaps, so the mapping is never unmapped under a running read.
+    private readonly Lock _lock = new();
     private bool _disposed;
+    private int _leases;
+    private bool _unmapped;
 
     private SafeTensorsFile(string path, long length, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePointer,
         SafeTensorsHeader.Parsed parsed)
@@ -202,13 +209,21 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         SafeTensorInfo info = GetTensor(name);
         SafeTensorConversion.CheckDestination(Path, info, destination.Length, "float32", SafeTensorDType.F32, SafeTensorDType.F16, SafeTensorDType.BF16, SafeTensorDType.F64);
-        byte* source = DataPointer(info);
-        int size = SafeTensorDTypes.BitSize(info.DType) / 8;
-        int total = destination.Length;
-        for (int done = 0; done < total; done += ChunkElements)
+        Enter();
+        try
         {
-            int n = Math.Min(ChunkElements, total - done);
-            SafeTensorConversion.ToFloat32(info.DType, new ReadOnlySpan<byte>(source + (long)done * size, n * size), destination.Slice(done, n));
+            byte* source = _base + info.FileOffset;
+            int size = SafeTensorDTypes.BitSize(info.DType) / 8;
+            int total = destination.Length;
+            for (int done = 0; done < total; done += ChunkElements)
+            {
+                int n = Math.Min(ChunkElements, total - done);
+                SafeTensorConversion.ToFloat32(info.DType, new ReadOnlySpan<byte>(source + (long)done * size, n * size), destination.Slice(done, n));
+            }
+        }
+        finally
+        {
+            Exit();
         }
     }
 
@@ -220,13 +235,21 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         SafeTensorInfo info = GetTensor(name);
         SafeTensorConversion.CheckDestination(Path, info, destination.Length, "float64", SafeTensorDType.F64, SafeTensorDType.F32, SafeTensorDType.F16, SafeTensorDType.BF16);
-        byte* source = DataPointer(info);
-        int size = SafeTensorDTypes.BitSize(info.DType) / 8;
-        int total = destination.Length;
-        for (int done = 0; done < total; done += ChunkElements)
+        Enter();
+        try
         {
-            int n = Math.Min(ChunkElements, total - done);
-            SafeTensorConversion.ToFloat64(info.DType, new ReadOnlySpan<byte>(source + (long)done * size, n * size), destination.Slice(done, n));
+            byte* source = _base + info.FileOffset;
+            int size = SafeTensorDTypes.BitSize(info.DType) / 8;
+            int total = destination.Length;
+            for (int done = 0; done < total; done += ChunkElements)
+            {
+                int n = Math.Min(ChunkElements, total - done);
+                SafeTensorConversion.ToFloat64(info.DType, new ReadOnlySpan<byte>(source + (long)done * size, n * size), destination.Slice(done, n));
+            }
+        }
+        finally
+        {
+            Exit();
         }
     }
 
@@ -238,7 +261,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         SafeTensorInfo info = GetTensor(name);
         SafeTensorConversion.CheckArray(Path, info, "U8", SafeTensorDType.U8);
-        return GetBytes(info).ToArray();
+        Enter();
+        try
+        {
+            return GetBytes(info).ToArray();
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
     /// <summary>Reads an I64 tensor.</summary>
@@ -249,10 +280,18 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         SafeTensorInfo info = GetTensor(name);
         SafeTensorConversion.CheckArray(Path, info, "I64", SafeTensorDType.I64);
-        ReadOnlySpan<byte> bytes = GetBytes(info);
-        var result = new long[info.ElementCount];
-        for (int i = 0; i < result.Length; i++) result[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes.Slice(i * 8, 8));
-        return result;
+        Enter();
+        try
+        {
+            ReadOnlySpan<byte> bytes = GetBytes(info);
+            var result = new long[info.ElementCount];
+            for (int i = 0; i < result.Length; i++) result[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes.Slice(i * 8, 8));
+            return result;
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
     /// <summary>
@@ -268,7 +307,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ArgumentNullException.ThrowIfNull(info);
         CheckOwned(info);
         if (!OperatingSystem.IsLinux() || !PageRelease.Enabled) return;
-        lock (_releaseLock)
+        lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_pages.Release(info, out long begin, out long end))
@@ -282,14 +321,68 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Tests: called with the file offsets <c>[begin, end)</c> of every range <see cref="ReleasePages"/> releases.</summary>
     internal Action<long, long>? ReleaseObserver { get; set; }
 
-    /// <summary>Unmaps the file. Spans obtained from <see cref="GetBytes(SafeTensorInfo)"/> become invalid.</summary>
+    /// <summary>
+    /// Unmaps the file, at once or, when reads are in flight on other threads, as soon as the last of them ends;
+    /// reads that start afterwards throw <see cref="ObjectDisposedException"/>. Spans obtained from
+    /// <see cref="GetBytes(SafeTensorInfo)"/> become invalid.
+    /// </summary>
     public void Dispose()
     {
-        lock (_releaseLock)
+        lock (_lock)
         {
             if (_disposed) return;
             _disposed = true;
+            if (_leases > 0) return;
+            _unmapped = true;
         }
+        Unmap();
+    }
+
+    /// <summary>Tests: the number of copying reads in flight.</summary>
+    internal int Leases
+    {
+        get
+        {
+            lock (_lock) return _leases;
+        }
+    }
+
+    /// <summary>Tests: whether the mapping has been released.</summary>
+    internal bool IsUnmapped
+    {
+        get
+        {
+            lock (_lock) return _unmapped;
+        }
+    }
+
+    // Starts a read: the mapping stays mapped until the matching Exit.
+    private void Enter()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _leases++;
+        }
+        LeaseObserver?.Invoke();
+    }
+
+    /// <summary>Tests: called by every copying read once it holds its lease, before it touches the mapping.</summary>
+    internal Action? LeaseObserver { get; set; }
+
+    private void Exit()
+    {
+        lock (_lock)
+        {
+            _leases--;
+            if (_leases > 0 || !_disposed || _unmapped) return;
+            _unmapped = true;
+        }
+        Unmap();
+    }
+
+    private void Unmap()
+    {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _map.Dispose();

@@ -122,6 +122,7 @@ namespace Zoo
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
                 ViTGenSupport.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
             }
+            global::System.GC.KeepAlive(this);
         }
 
         void ViTGenSupport.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
@@ -148,6 +149,7 @@ namespace Zoo
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
                 ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Attention, pixels, output, attention, batch, InputSize, OutputSize, AttentionSize, _threads);
             }
+            global::System.GC.KeepAlive(this);
         }
 
         /// <summary>
@@ -162,6 +164,7 @@ namespace Zoo
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
                 ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Features, pixels, features, default, batch, InputSize, FeatureSize, 0, _threads);
             }
+            global::System.GC.KeepAlive(this);
         }
 
         /// <summary>
@@ -176,6 +179,7 @@ namespace Zoo
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
                 ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Pooled, pixels, pooled, default, batch, InputSize, PooledSize, 0, _threads);
             }
+            global::System.GC.KeepAlive(this);
         }
 
         void ViTGenSupport.IImageOutputs.ForwardImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, int worker, int threads)

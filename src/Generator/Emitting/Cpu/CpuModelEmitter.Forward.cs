@@ -25,6 +25,7 @@ internal static partial class CpuModelEmitter
                 w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
                  .Line($"{Kernels}.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);");
             }
+            WriteKeepAlive(w);
         }
         w.Line();
 
@@ -119,7 +120,13 @@ internal static partial class CpuModelEmitter
             w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
              .Line($"{Kernels}.BatchRunner.Run(this, {Kernels}.ImageOutputs.{outputs}, pixels, {spans}, batch, InputSize, {sizes}, _threads);");
         }
+        WriteKeepAlive(w);
     }
+
+    // The kernels work on raw pointers into native weight buffers that finalizers free: without this, an instance
+    // whose caller drops it during its own call could be finalized (and its weights freed) mid-GEMM.
+    private static void WriteKeepAlive(IndentedWriter w)
+        => w.Line("global::System.GC.KeepAlive(this);");
 
     private static void WriteStages(IndentedWriter w, ModelDescription model)
     {

@@ -241,7 +241,18 @@ public sealed class CheckpointReader : IDisposable
                         $"tensor '{timmName}' in '{Path}' is stored as {string.Join(" + ", parts.Select(p => $"'{p.Name}' {ShapeText.Format(p.Shape)}"))}, which cannot be concatenated along dimension 0");
                 }
                 long[] result = first.ToArray();
-                result[0] = parts.Sum(p => p.Shape[0]);
+                // Header dimensions are non-negative longs; empty parts may still claim huge first dimensions.
+                long rows = 0;
+                foreach (SafeTensorInfo part in parts)
+                {
+                    if (part.Shape[0] > long.MaxValue - rows)
+                    {
+                        throw new VitWeightsException(
+                            $"tensor '{timmName}' in '{Path}' is stored as {string.Join(" + ", parts.Select(p => $"'{p.Name}' {ShapeText.Format(p.Shape)}"))}, whose concatenation along dimension 0 has more rows than a 64-bit integer can count");
+                    }
+                    rows += part.Shape[0];
+                }
+                result[0] = rows;
                 return result;
             default:
                 return parts[0].Shape.ToArray();
