@@ -16,7 +16,20 @@ internal static class ModelCommand
     /// <summary>The model a command runs: its config, the weights file, and the compiled class that fits them.</summary>
     public sealed record Resolved(ModelConfig Config, string Weights, ModelEntry Entry);
 
-    public static Argument<string[]> Images() => new("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+    public static Argument<string[]> Images()
+    {
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+        // A misspelt option would otherwise be taken for an image and fail as a file (exit 1): make it a usage error (2).
+        images.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value))
+                    result.AddError($"unknown option '{token.Value}' (a file of that name would be read)");
+            }
+        });
+        return images;
+    }
 
     public static Option<string?> Model() => new("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
 
