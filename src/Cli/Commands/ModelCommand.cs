@@ -83,7 +83,7 @@ internal static class ModelCommand
         var entry = config.FindCompiled();
         if (entry is null)
         {
-            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {directory}/model.json.");
+            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {(directory is null ? "the bundled model.json" : Path.Combine(directory, "model.json"))}.");
             Console.Error.WriteLine($"Compile it into your program with:\n    {config.Attribute}\n    public partial class MyModel;");
             return null;
         }
