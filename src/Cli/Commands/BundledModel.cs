@@ -109,7 +109,14 @@ internal static class BundledModel
             string directory = Path.Combine(root, "vitgen");
             if (TryMakePrivate(directory)) return directory;
         }
-        return Directory.CreateTempSubdirectory("vitgen-").FullName; // mkdtemp: mode 0700, a name nobody can predict
+        // mkdtemp: mode 0700, a name nobody can predict; one per process, so removed when the process ends.
+        string temporary = Directory.CreateTempSubdirectory("vitgen-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(temporary, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        };
+        return temporary;
     }
 
     /// <summary>Creates <paramref name="directory"/> (0700) or checks an existing one: a real directory, not a link, no group/other access.</summary>
