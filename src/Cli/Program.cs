@@ -17,6 +17,14 @@ internal static class Program
         root.Subcommands.Add(FeaturesCommand.Create());
         // `vitgen` alone is the quick start: the bundled model on the bundled images.
         if (args.Length == 0) args = ["classify"];
-        return root.Parse(args).Invoke();
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // Usage errors exit 2, like model errors (1 is kept for "some files failed"); System.CommandLine would return 1.
+            foreach (var error in parsed.Errors) Console.Error.WriteLine("error: " + error.Message);
+            Console.Error.WriteLine($"Run 'vitgen {parsed.CommandResult.Command.Name} --help' for usage.".Replace("vitgen vitgen", "vitgen", StringComparison.Ordinal));
+            return 2;
+        }
+        return parsed.Invoke();
     }
 }

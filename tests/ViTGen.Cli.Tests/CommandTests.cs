@@ -12,6 +12,19 @@ public sealed class CommandTests : IDisposable
     private static readonly string[] FashionLabels =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
+    /// <summary>The class in a sample's file name (<c>samples/0000-ankle-boot.png</c>) as the model's label.</summary>
+    internal static string LabelOfSampleName(string path)
+    {
+        string name = Path.GetFileNameWithoutExtension(path);
+        string kind = name[(name.IndexOf('-') + 1)..];
+        return kind switch
+        {
+            "t-shirt" or "t-shirt-top" or "top" => "T-shirt/top",
+            "ankle-boot" => "Ankle boot",
+            _ => FashionLabels.Single(l => l.Equals(kind, StringComparison.OrdinalIgnoreCase)),
+        };
+    }
+
     [Fact]
     public void ClassifyWithoutArgumentsLabelsTheBundledSamples()
     {
@@ -19,22 +32,37 @@ public sealed class CommandTests : IDisposable
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("", result.Error);
         var lines = result.OutLines;
-        Assert.NotEmpty(lines);
+        // One line per bundled sample, in name order.
+        Assert.Equal(ViTGen.Cli.Commands.BundledModel.Samples().Select(s => s.Name), lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("path").GetString()));
+        Assert.Equal(8, lines.Length);
         foreach (var line in lines)
         {
             using var json = JsonDocument.Parse(line);
             var root = json.RootElement;
-            Assert.StartsWith("samples/", root.GetProperty("path").GetString());
+            string path = root.GetProperty("path").GetString()!;
+            Assert.StartsWith("samples/", path);
             int index = root.GetProperty("index").GetInt32();
+            // The prediction is the class the file is named after. Every bundled sample is classified correctly
+            // (measured: 79.3 % for 0004-shirt.png, whose runner-up is T-shirt/top at 10.6 %; 84.6 % for the coat; the
+            // others 90.7-91.1 %; model.json's "samples" records the same), so there is no exception to allow for.
+            Assert.Equal(LabelOfSampleName(path), root.GetProperty("label").GetString());
             Assert.Equal(FashionLabels[index], root.GetProperty("label").GetString());
             var top = root.GetProperty("top").EnumerateArray().ToArray();
             Assert.Equal(3, top.Length);
             Assert.Equal(index, top[0].GetProperty("index").GetInt32());
             float p = root.GetProperty("probability").GetSingle();
-            Assert.InRange(p, 0.1f, 1f);
+            Assert.InRange(p, 0.75f, 1f);
             Assert.True(top[1].GetProperty("probability").GetSingle() <= p);
+            Assert.True(top[2].GetProperty("probability").GetSingle() <= top[1].GetProperty("probability").GetSingle());
         }
     }
+
+    [Theory]
+    [InlineData("samples/0000-ankle-boot.png", "Ankle boot")]
+    [InlineData("samples/0042-t-shirt.png", "T-shirt/top")]
+    [InlineData("samples/0004-shirt.png", "Shirt")]
+    [InlineData("samples/0013-dress.png", "Dress")]
+    public void SampleNamesMapToLabels(string path, string label) => Assert.Equal(label, LabelOfSampleName(path));
 
     [Fact]
     public void UnreadableFilesGetAnErrorLineAndDoNotStopTheOthers()

@@ -20,20 +20,17 @@ internal static class AttentionCommand
         var layer = new Option<int?>("--layer") { Description = "Show block N's attention (1 = the first block), averaged over heads, instead of the rollout through all blocks." };
         var distance = new Option<bool>("--distance") { Description = "Also chart the mean attention distance per head against depth (the ViT paper's Figure 7)." };
         var threads = ModelCommand.Threads();
+        var maxPixels = ModelCommand.MaxPixels();
         var command = new Command("attention", "Draw what a compiled ViT attends to: attention rollout heat maps and mean attention distance.")
-            { images, model, output, layer, distance, threads };
+            { images, model, output, layer, distance, threads, maxPixels };
         command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(output)!,
-            result.GetValue(layer), result.GetValue(distance), result.GetValue(threads)));
+            result.GetValue(layer), result.GetValue(distance), result.GetValue(threads), result.GetValue(maxPixels)));
         return command;
     }
 
-    private static int Run(string[] paths, string? modelDirectory, string outDirectory, int? layer, bool distance, int threads)
+    private static int Run(string[] paths, string? modelDirectory, string outDirectory, int? layer, bool distance, int threads, long maxPixels)
     {
-        if (threads < 1)
-        {
-            Console.Error.WriteLine("error: --threads must be at least 1");
-            return 2;
-        }
+        if (!ModelCommand.ValidateShared(threads, maxPixels)) return 2;
         if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         var a = entry.Architecture;
         if (layer is < 1 || layer > a.Depth)
@@ -61,7 +58,7 @@ internal static class AttentionCommand
             var sum = new double[a.Depth * a.Heads]; // per-image distances, summed: the mean over images without keeping every map
             int scale = Picture.ScaleFor(a.ImageSize), side = a.ImageSize * scale, images = 0;
             bool allRead = true;
-            foreach (var input in ModelCommand.Inputs(paths))
+            foreach (var input in ModelCommand.Inputs(paths, maxPixels))
             {
                 string name = input.Path;
                 if (!ModelCommand.TryPreprocess(input, preprocessing, pixels))

@@ -17,23 +17,25 @@ internal static class ClassifyCommand
         var top = new Option<int>("--top") { Description = "How many classes to list per image.", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "One JSON object per image and line." };
         var threads = ModelCommand.Threads();
-        var command = new Command("classify", "Classify images with a compiled ViT (timm eval preprocessing).") { images, model, top, json, threads };
-        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(top), result.GetValue(json), result.GetValue(threads)));
+        var maxPixels = ModelCommand.MaxPixels();
+        var command = new Command("classify", "Classify images with a compiled ViT (timm eval preprocessing).") { images, model, top, json, threads, maxPixels };
+        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(top), result.GetValue(json), result.GetValue(threads), result.GetValue(maxPixels)));
         return command;
     }
 
-    private static int Run(string[] paths, string? modelDirectory, int top, bool json, int threads)
+    private static int Run(string[] paths, string? modelDirectory, int top, bool json, int threads, long maxPixels)
     {
-        if (top < 1 || threads < 1)
+        if (top < 1)
         {
-            Console.Error.WriteLine("error: --top and --threads must be at least 1");
+            Console.Error.WriteLine("error: --top must be at least 1");
             return 2;
         }
+        if (!ModelCommand.ValidateShared(threads, maxPixels)) return 2;
         if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         try
         {
             using var model = entry.Load(weights, new VitOptions { Threads = threads });
-            var inputs = ModelCommand.Inputs(paths);
+            var inputs = ModelCommand.Inputs(paths, maxPixels);
             var output = new Output(json, Math.Min(top, config.Classes), config.Labels);
             bool allRead = true;
             foreach (var batch in inputs.Chunk(BatchSize)) allRead &= ClassifyBatch(model, config, batch, output);

@@ -14,19 +14,16 @@ internal static class FeaturesCommand
         var model = ModelCommand.Model();
         var json = new Option<bool>("--json") { Description = "One JSON object per image and line, with every feature." };
         var threads = ModelCommand.Threads();
+        var maxPixels = ModelCommand.MaxPixels();
         var command = new Command("features", "Print each image's embedding: timm's pre-logits features (class token or pooled mean after the final norm).")
-            { images, model, json, threads };
-        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(json), result.GetValue(threads)));
+            { images, model, json, threads, maxPixels };
+        command.SetAction(result => Run(result.GetValue(images) ?? [], result.GetValue(model), result.GetValue(json), result.GetValue(threads), result.GetValue(maxPixels)));
         return command;
     }
 
-    private static int Run(string[] paths, string? modelDirectory, bool json, int threads)
+    private static int Run(string[] paths, string? modelDirectory, bool json, int threads, long maxPixels)
     {
-        if (threads < 1)
-        {
-            Console.Error.WriteLine("error: --threads must be at least 1");
-            return 2;
-        }
+        if (!ModelCommand.ValidateShared(threads, maxPixels)) return 2;
         if (ModelCommand.Resolve(modelDirectory) is not (var config, var weights, var entry)) return 2;
         try
         {
@@ -35,7 +32,7 @@ internal static class FeaturesCommand
             var pixels = new float[preprocessing.OutputLength];
             var features = new float[entry.Architecture.Dim];
             bool allRead = true;
-            foreach (var input in ModelCommand.Inputs(paths))
+            foreach (var input in ModelCommand.Inputs(paths, maxPixels))
             {
                 if (!ModelCommand.TryPreprocess(input, preprocessing, pixels))
                 {

@@ -16,11 +16,51 @@ internal static class ModelCommand
     /// <summary>The model a command runs: its config, the weights file, and the compiled class that fits them.</summary>
     public sealed record Resolved(ModelConfig Config, string Weights, ModelEntry Entry);
 
-    public static Argument<string[]> Images() => new("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+    public static Argument<string[]> Images()
+    {
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG, PPM or PGM files. None: the bundled samples.", Arity = ArgumentArity.ZeroOrMore };
+        // A misspelt option would otherwise be taken for an image and fail as a file (exit 1): make it a usage error (2).
+        images.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value))
+                    result.AddError($"unknown option '{token.Value}' (a file of that name would be read)");
+            }
+        });
+        return images;
+    }
 
     public static Option<string?> Model() => new("--model") { Description = "A directory with model.json and model.safetensors. Default: the bundled Fashion-MNIST model." };
 
     public static Option<int> Threads() => new("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
+
+    /// <summary>PIL's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS): larger images are refused.</summary>
+    public const long DefaultMaxPixels = 178_956_970;
+
+    public static Option<long> MaxPixels() => new("--max-pixels")
+    {
+        Description = "Refuse images of more than N pixels (width x height). Default: 178,956,970 (PIL's decompression-bomb limit).",
+        DefaultValueFactory = _ => DefaultMaxPixels,
+    };
+
+    /// <summary>
+    /// Checks the options the model commands share; false after printing a usage error (exit code 2).
+    /// </summary>
+    public static bool ValidateShared(int threads, long maxPixels)
+    {
+        if (threads < 1)
+        {
+            Console.Error.WriteLine("error: --threads must be at least 1");
+            return false;
+        }
+        if (maxPixels < 1)
+        {
+            Console.Error.WriteLine($"error: --max-pixels must be at least 1, not {maxPixels}");
+            return false;
+        }
+        return true;
+    }
 
     /// <summary>
     /// The config and compiled model of <paramref name="directory"/> (null: the bundled one), or null after printing
@@ -43,17 +83,37 @@ internal static class ModelCommand
         var entry = config.FindCompiled();
         if (entry is null)
         {
-            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {directory}/model.json.");
+            Console.Error.WriteLine($"error: this vitgen binary has no compiled model with the shapes of {(directory is null ? "the bundled model.json" : Path.Combine(directory, "model.json"))}.");
             Console.Error.WriteLine($"Compile it into your program with:\n    {config.Attribute}\n    public partial class MyModel;");
             return null;
         }
         return new Resolved(config, weights, entry);
     }
 
-    /// <summary>The files named on the command line, or the bundled samples when there are none.</summary>
-    public static IEnumerable<Input> Inputs(string[] paths) => paths.Length > 0
-        ? paths.Select(p => new Input(p, () => VitImage.Load(p)))
-        : BundledModel.Samples().Select(s => new Input(s.Name, () => VitImage.Decode(s.Data, s.Name)));
+    /// <summary>
+    /// The files named on the command line, or the bundled samples when there are none; each refuses to decode an image
+    /// of more than <paramref name="maxPixels"/> pixels.
+    /// </summary>
+    public static IEnumerable<Input> Inputs(string[] paths, long maxPixels) => paths.Length > 0
+        ? paths.Select(p => new Input(p, () => Decode(p, null, maxPixels)))
+        : BundledModel.Samples().Select(s => new Input(s.Name, () => Decode(s.Name, s.Data, maxPixels)));
+
+    /// <summary>
+    /// The one place the model commands decode an image: the file <paramref name="path"/>, or <paramref name="data"/>
+    /// (named <paramref name="path"/>) when given, refused when it has more than <paramref name="maxPixels"/> pixels.
+    /// </summary>
+    internal static VitImage Decode(string path, byte[]? data, long maxPixels)
+    {
+        // MERGE(VitImageOptions): when src/Runtime has VitImageOptions { MaxPixels } and the Load/Decode overloads, replace
+        // the two lines below by
+        //     var options = new VitImageOptions { MaxPixels = maxPixels };
+        //     return data is null ? VitImage.Load(path, options) : VitImage.Decode(data, path, options);
+        // (the decoder then refuses from the header, before allocating) and delete the after-the-fact check.
+        var image = data is null ? VitImage.Load(path) : VitImage.Decode(data, path);
+        if ((long)image.Width * image.Height > maxPixels)
+            throw new VitImageException($"Cannot decode image '{path}': {image.Width}x{image.Height} is {(long)image.Width * image.Height} pixels, more than --max-pixels {maxPixels}");
+        return image;
+    }
 
     /// <summary>
     /// Decodes and preprocesses one input into <paramref name="pixels"/>, or reports why not (to <paramref name="error"/>,
