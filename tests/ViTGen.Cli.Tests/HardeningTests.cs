@@ -350,7 +350,7 @@ public sealed class ModelJsonAndExitCodeTests : IDisposable
         Assert.StartsWith(sample + ": error: ", line);
         Assert.Contains("28x28", line);
         Assert.Contains("784 pixels", line);
-        Assert.Contains("--max-pixels 100", line);
+        Assert.Contains("limit of 100 pixels", line); // the runtime's header-time check with the --max-pixels value
 
         // The limit is inclusive: exactly 28 x 28 is allowed.
         Assert.Equal(0, CliRunner.Run([command, "--max-pixels", "784", sample, .. OutArgs(command)]).ExitCode);
@@ -361,7 +361,7 @@ public sealed class ModelJsonAndExitCodeTests : IDisposable
     {
         var result = CliRunner.Run("classify", "--json", "--max-pixels", "783");
         Assert.Equal(1, result.ExitCode);
-        Assert.All(result.OutLines, l => Assert.Contains("more than --max-pixels 783", JsonDocument.Parse(l).RootElement.GetProperty("error").GetString()));
+        Assert.All(result.OutLines, l => Assert.Contains("exceed the limit of 783 pixels", JsonDocument.Parse(l).RootElement.GetProperty("error").GetString()));
     }
 
     [Fact]

@@ -36,7 +36,7 @@ internal static class ModelCommand
     public static Option<int> Threads() => new("--threads") { Description = "Threads per forward pass.", DefaultValueFactory = _ => Environment.ProcessorCount };
 
     /// <summary>PIL's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS): larger images are refused.</summary>
-    public const long DefaultMaxPixels = 178_956_970;
+    public const long DefaultMaxPixels = VitImageOptions.DefaultMaxPixels;
 
     public static Option<long> MaxPixels() => new("--max-pixels")
     {
@@ -100,19 +100,13 @@ internal static class ModelCommand
 
     /// <summary>
     /// The one place the model commands decode an image: the file <paramref name="path"/>, or <paramref name="data"/>
-    /// (named <paramref name="path"/>) when given, refused when it has more than <paramref name="maxPixels"/> pixels.
+    /// (named <paramref name="path"/>) when given, refused from its header, before any pixel buffer exists, when it
+    /// declares more than <paramref name="maxPixels"/> pixels (<c>--max-pixels</c>).
     /// </summary>
     internal static VitImage Decode(string path, byte[]? data, long maxPixels)
     {
-        // MERGE(VitImageOptions): when src/Runtime has VitImageOptions { MaxPixels } and the Load/Decode overloads, replace
-        // the two lines below by
-        //     var options = new VitImageOptions { MaxPixels = maxPixels };
-        //     return data is null ? VitImage.Load(path, options) : VitImage.Decode(data, path, options);
-        // (the decoder then refuses from the header, before allocating) and delete the after-the-fact check.
-        var image = data is null ? VitImage.Load(path) : VitImage.Decode(data, path);
-        if ((long)image.Width * image.Height > maxPixels)
-            throw new VitImageException($"Cannot decode image '{path}': {image.Width}x{image.Height} is {(long)image.Width * image.Height} pixels, more than --max-pixels {maxPixels}");
-        return image;
+        var options = new VitImageOptions { MaxPixels = maxPixels };
+        return data is null ? VitImage.Load(path, options) : VitImage.Decode(data, path, options);
     }
 
     /// <summary>
