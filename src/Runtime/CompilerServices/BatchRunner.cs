@@ -1,17 +1,12 @@
 namespace ViTGen.CompilerServices;
 
-/// <summary>The per-image forward pass of a generated model. Used by generated code.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public interface IImageForward
-{
-    /// <summary>Runs one image on the workspace of <paramref name="worker"/>, splitting kernels over <paramref name="threads"/>.</summary>
-    void ForwardImage(ReadOnlySpan<float> image, Span<float> output, int worker, int threads);
-}
-
-/// <summary>What a generated model's <see cref="IImageOutputs"/> writes per image. Used by generated code.</summary>
+/// <summary>What a generated model's <see cref="IImageForward"/> pass writes per image. Used by generated code.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public enum ImageOutputs
 {
+    /// <summary><c>Forward</c>: the logits, or the pooled features of a model without a head.</summary>
+    Logits,
+
     /// <summary><c>ForwardAttention</c>: Forward's output, and every block's attention probabilities.</summary>
     Attention,
 
@@ -22,13 +17,14 @@ public enum ImageOutputs
     Pooled,
 }
 
-/// <summary>The per-image passes of a generated model that write more, or less, than Forward. Used by generated code.</summary>
+/// <summary>The per-image pass of a generated model, behind Forward and its explain variants. Used by generated code.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public interface IImageOutputs
+public interface IImageForward
 {
     /// <summary>
-    /// Runs one image on the workspace of <paramref name="worker"/>, writing <paramref name="outputs"/>: into
-    /// <paramref name="output"/>, and for <see cref="ImageOutputs.Attention"/> the attention maps into <paramref name="attention"/>.
+    /// Runs one image on the workspace of <paramref name="worker"/>, splitting kernels over <paramref name="threads"/>,
+    /// writing <paramref name="outputs"/> into <paramref name="output"/>, and for <see cref="ImageOutputs.Attention"/>
+    /// the attention maps into <paramref name="attention"/> (empty otherwise).
     /// </summary>
     void ForwardImage(ImageOutputs outputs, ReadOnlySpan<float> image, Span<float> output, Span<float> attention, int worker, int threads);
 }
@@ -70,38 +66,11 @@ public static unsafe class BatchRunner
             throw new ArgumentException($"{name} has {length} floats; a batch of {batch} needs {(long)batch * size} ({size} per image).", name);
     }
 
-    /// <summary>Runs <paramref name="batch"/> images through <paramref name="model"/>.</summary>
-    public static void Run(IImageForward model, ReadOnlySpan<float> pixels, Span<float> output, int batch, int inputSize, int outputSize, int threads)
-    {
-        Validate(pixels.Length, output.Length, batch, inputSize, outputSize);
-        if (batch == 1 || threads == 1)
-        {
-            for (int i = 0; i < batch; i++)
-                model.ForwardImage(pixels.Slice(i * inputSize, inputSize), output.Slice(i * outputSize, outputSize), 0, threads);
-            return;
-        }
-        var handle = GCHandle.Alloc(model);
-        try
-        {
-            fixed (float* input = pixels)
-            fixed (float* result = output)
-            {
-                var job = new ImageJob { Model = GCHandle.ToIntPtr(handle), Input = input, Output = result, InputSize = inputSize, OutputSize = outputSize };
-                WorkerPool.Shared.Run(batch, threads, ref job);
-            }
-        }
-        finally
-        {
-            handle.Free();
-        }
-    }
-
     /// <summary>
-    /// Runs <paramref name="batch"/> images through <paramref name="model"/>'s <paramref name="outputs"/> pass, scheduled
-    /// like Forward; <paramref name="attention"/> holds <c>batch * attentionSize</c> floats, or is empty when
-    /// <paramref name="attentionSize"/> is 0.
+    /// Runs <paramref name="batch"/> images through <paramref name="model"/>'s <paramref name="outputs"/> pass;
+    /// <paramref name="attention"/> holds <c>batch * attentionSize</c> floats, or is empty when <paramref name="attentionSize"/> is 0.
     /// </summary>
-    public static void Run(IImageOutputs model, ImageOutputs outputs, ReadOnlySpan<float> pixels, Span<float> output, Span<float> attention,
+    public static void Run(IImageForward model, ImageOutputs outputs, ReadOnlySpan<float> pixels, Span<float> output, Span<float> attention,
         int batch, int inputSize, int outputSize, int attentionSize, int threads)
     {
         Validate(pixels.Length, output.Length, batch, inputSize, outputSize);
@@ -120,7 +89,7 @@ public static unsafe class BatchRunner
             fixed (float* result = output)
             fixed (float* maps = attention)
             {
-                var job = new OutputsJob
+                var job = new ImageJob
                 {
                     Model = GCHandle.ToIntPtr(handle), Outputs = outputs, Input = input, Output = result, Attention = maps,
                     InputSize = inputSize, OutputSize = outputSize, AttentionSize = attentionSize,
@@ -134,7 +103,7 @@ public static unsafe class BatchRunner
         }
     }
 
-    private struct OutputsJob : IParallelJob
+    private struct ImageJob : IParallelJob
     {
         public nint Model;
         public ImageOutputs Outputs;
@@ -143,24 +112,10 @@ public static unsafe class BatchRunner
 
         public readonly void Execute(int part, int worker)
         {
-            var model = (IImageOutputs)GCHandle.FromIntPtr(Model).Target!;
+            var model = (IImageForward)GCHandle.FromIntPtr(Model).Target!;
             model.ForwardImage(Outputs, new ReadOnlySpan<float>(Input + (long)part * InputSize, InputSize),
                 new Span<float>(Output + (long)part * OutputSize, OutputSize),
                 new Span<float>(AttentionSize == 0 ? null : Attention + (long)part * AttentionSize, AttentionSize), worker, 1);
-        }
-    }
-
-    private struct ImageJob : IParallelJob
-    {
-        public nint Model;
-        public float* Input, Output;
-        public int InputSize, OutputSize;
-
-        public readonly void Execute(int part, int worker)
-        {
-            var model = (IImageForward)GCHandle.FromIntPtr(Model).Target!;
-            model.ForwardImage(new ReadOnlySpan<float>(Input + (long)part * InputSize, InputSize),
-                new Span<float>(Output + (long)part * OutputSize, OutputSize), worker, 1);
         }
     }
 }

@@ -7,7 +7,7 @@ using ViTGenSupport = global::ViTGen.CompilerServices;
 
 namespace Zoo
 {
-    partial class Dinov2Small : global::System.IDisposable, ViTGenSupport.IImageForward, ViTGenSupport.IImageOutputs
+    partial class Dinov2Small : global::System.IDisposable, ViTGenSupport.IImageForward
     {
         /// <summary>Input width and height in pixels.</summary>
         public const int ImageSize = 518;
@@ -120,18 +120,9 @@ namespace Zoo
             lock (_gate)
             {
                 global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                ViTGenSupport.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);
+                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Logits, pixels, output, default, batch, InputSize, OutputSize, 0, _threads);
             }
             global::System.GC.KeepAlive(this);
-        }
-
-        void ViTGenSupport.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)
-        {
-            var workspace = _workspaces[worker] ??= new Workspace();
-            EmbedPatches(image, workspace, threads);
-            foreach (var block in _blocks) RunBlock(block, workspace, default, threads);
-            PoolTokens(workspace, threads);
-            Classify(workspace, output, threads);
         }
 
         /// <summary>
@@ -182,7 +173,7 @@ namespace Zoo
             global::System.GC.KeepAlive(this);
         }
 
-        void ViTGenSupport.IImageOutputs.ForwardImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, int worker, int threads)
+        void ViTGenSupport.IImageForward.ForwardImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, int worker, int threads)
         {
             var workspace = _workspaces[worker] ??= new Workspace();
             EmbedPatches(image, workspace, threads);

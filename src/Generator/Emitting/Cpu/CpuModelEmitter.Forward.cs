@@ -20,27 +20,15 @@ internal static partial class CpuModelEmitter
         using (w.Block("public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)"))
         {
             w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);");
-            using (w.Block("lock (_gate)"))
-            {
-                w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
-                 .Line($"{Kernels}.BatchRunner.Run(this, pixels, output, batch, InputSize, OutputSize, _threads);");
-            }
-            WriteKeepAlive(w);
-        }
-        w.Line();
-
-        using (w.Block($"void {Kernels}.IImageForward.ForwardImage(global::System.ReadOnlySpan<float> image, global::System.Span<float> output, int worker, int threads)"))
-        {
-            w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
-             .Line("EmbedPatches(image, workspace, threads);")
-             .Line("foreach (var block in _blocks) RunBlock(block, workspace, default, threads);")
-             .Line("PoolTokens(workspace, threads);")
-             .Line("Classify(workspace, output, threads);");
+            WriteLockedRun(w, "Logits", "output, default", "OutputSize, 0");
         }
         w.Line();
     }
 
-    /// <summary>ForwardAttention, ForwardFeatures and ForwardPooled: Forward's stages, with the attention captured or stopping earlier.</summary>
+    /// <summary>
+    /// ForwardAttention, ForwardFeatures and ForwardPooled, and the one per-image pass every forward runs: Forward's
+    /// stages, with the attention captured or stopping earlier.
+    /// </summary>
     private static void WriteExplain(IndentedWriter w, ModelDescription model)
     {
         const string Span = "global::System.Span<float>", Pixels = "global::System.ReadOnlySpan<float> pixels";
@@ -87,7 +75,7 @@ internal static partial class CpuModelEmitter
         }
         w.Line();
 
-        using (w.Block($"void {Kernels}.IImageOutputs.ForwardImage({Kernels}.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, {Span} output, {Span} attention, int worker, int threads)"))
+        using (w.Block($"void {Kernels}.IImageForward.ForwardImage({Kernels}.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, {Span} output, {Span} attention, int worker, int threads)"))
         {
             w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
              .Line("EmbedPatches(image, workspace, threads);");
