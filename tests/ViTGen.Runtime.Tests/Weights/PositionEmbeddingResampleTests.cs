@@ -118,6 +118,19 @@ public sealed class PositionEmbeddingResampleTests(ITestOutputHelper output) : I
         output.WriteLine($"{name}: GPU plan (CPU executor) relative L2 {error:E2}");
     }
 
+    [CudaTheory]
+    [InlineData("up_cls")]
+    [InlineData("down_registers")]
+    public void LoadCuda_resamples_on_the_device(string name)
+    {
+        var (input, batch, _, expected) = Io(name);
+        using VitCudaModel model = name == "up_cls" ? ResampleUpCls.LoadCuda(Weights(name)) : FixtureRegisters.LoadCuda(Weights(name));
+        var logits = Enumerable.Repeat(float.NaN, expected.Length).ToArray();
+        model.Forward(input, logits, batch);
+        Numerics.AssertClose(logits, expected, CpuPlanParityTests.TorchBound, out double error);
+        output.WriteLine($"{name}: LoadCuda relative L2 {error:E2}");
+    }
+
     public static TheoryData<string> Grids()
     {
         var data = new TheoryData<string>();
