@@ -88,6 +88,7 @@ internal static class InspectCommand
         Field("depth", a.Depth.ToString(CultureInfo.InvariantCulture));
         Field("channels", a.Channels.ToString(CultureInfo.InvariantCulture));
         Field("imageSize", a.ImageSize.ToString(CultureInfo.InvariantCulture) + (a.NoEmbedClass ? " (pos_embed covers the patches only)" : ""));
+        Field("posEmbed", PositionGrid(a));
         Field("classes", a.Classes.ToString(CultureInfo.InvariantCulture) + (a.Classes == 0 ? " (no head: Forward writes pooled features)" : ""));
         Field("mlpDim", a.MlpDim.ToString(CultureInfo.InvariantCulture));
         Field("qkvBias", Bool(a.QkvBias));
@@ -129,6 +130,21 @@ internal static class InspectCommand
         }
         return sb.ToString();
     }
+
+    /// <summary>
+    /// The position embedding's patch grid and the image size it was trained at: a model compiled for another size
+    /// resamples it at load (VitOptions.ResamplePositionEmbedding).
+    /// </summary>
+    private static string PositionGrid(CheckpointArchitecture a)
+    {
+        int grid = a.ImageSize / a.Patch, prefix = PositionPrefixRows(a);
+        string rows = prefix == 0 ? "no prefix rows" : $"{prefix} prefix row{(prefix == 1 ? "" : "s")}";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{grid} x {grid} grid + {rows}: trained at {a.ImageSize} x {a.ImageSize} pixels ({a.Patch}-pixel patches); a model compiled for another image size resamples it at load");
+    }
+
+    /// <summary>The class, distillation and register rows at the start of pos_embed (none with noEmbedClass).</summary>
+    private static int PositionPrefixRows(CheckpointArchitecture a) => a.NoEmbedClass ? 0 : a.PrefixTokens;
 
     private static string Json(SafeTensorsFile file, CheckpointArchitecture a, bool all)
     {
@@ -174,6 +190,14 @@ internal static class InspectCommand
             w.WriteBoolean("distilled", a.Distilled);
             w.WriteString("pooling", a.Pooling == VitPooling.Avg ? "avg" : "token");
             w.WriteBoolean("no_embed_class", a.NoEmbedClass);
+            w.WriteStartObject("pos_embed");
+            w.WriteStartArray("grid");
+            w.WriteNumberValue(a.ImageSize / a.Patch);
+            w.WriteNumberValue(a.ImageSize / a.Patch);
+            w.WriteEndArray();
+            w.WriteNumber("prefix_rows", PositionPrefixRows(a));
+            w.WriteNumber("image_size", a.ImageSize);
+            w.WriteEndObject();
             w.WriteString("activation", a.Activation.ToString());
             w.WriteNumber("norm_eps", double.Parse(a.NormEps.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
             w.WriteNumber("parameters", a.ParameterCount);

@@ -14,6 +14,15 @@ public sealed class VitOptions
     /// <summary>How the weights file is read (dialect handling, tensors to ignore).</summary>
     public CheckpointOptions? Checkpoint { get; init; }
 
+    /// <summary>
+    /// Whether <c>Load</c> and <c>LoadCuda</c> resample a checkpoint's position embedding whose patch grid differs from
+    /// the compiled one (a model trained at 224 pixels loaded into one compiled for 384), as timm's loader does: the
+    /// class, distillation and register rows are kept and the grid, taken as square, is resized with antialiased
+    /// bicubic interpolation (PyTorch's <c>F.interpolate(mode='bicubic', align_corners=False, antialias=True)</c>).
+    /// Default true; false makes any other shape an error.
+    /// </summary>
+    public bool ResamplePositionEmbedding { get; init; } = true;
+
     internal static int ResolveThreads(VitOptions? options)
     {
         int threads = options?.Threads ?? Environment.ProcessorCount;

@@ -87,7 +87,7 @@ namespace Zoo
             {
                 weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 768, 3, 32, 32);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 768);
-                weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 50, 768);
+                weights.ReadPositionEmbedding(checkpoint, "pos_embed", PositionEmbedding, prefixRows: 1, gridHeight: 7, gridWidth: 7, dim: 768);
                 weights.ReadLayerNorm(checkpoint, "norm_pre", 768, PreNormWeight, PreNormBias);
                 for (int i = 0; i < 12; i++)
                 {

@@ -85,7 +85,7 @@ namespace Zoo
                 weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 384);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 384);
                 weights.Read(checkpoint, "reg_token", PrefixTokens + 384, 1, 4, 384);
-                weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 1369, 384);
+                weights.ReadPositionEmbedding(checkpoint, "pos_embed", PositionEmbedding, prefixRows: 0, gridHeight: 37, gridWidth: 37, dim: 384);
                 for (int i = 0; i < 12; i++)
                 {
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(i);

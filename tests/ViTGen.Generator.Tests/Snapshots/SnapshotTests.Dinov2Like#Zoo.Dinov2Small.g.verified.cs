@@ -70,12 +70,13 @@ namespace Zoo
 
         /// <summary>
         /// Loads safetensors weights (timm, Hugging Face, torchvision or OpenAI CLIP names) and checks every tensor against
-        /// this model's shapes. Failures throw <see cref="global::ViTGen.VitWeightsException"/> naming the tensor.
+        /// this model's shapes; a position embedding of another grid is resampled (<see cref="global::ViTGen.VitOptions.ResamplePositionEmbedding"/>).
+        /// Failures throw <see cref="global::ViTGen.VitWeightsException"/> naming the tensor.
         /// </summary>
         public static Dinov2Small Load(string path, global::ViTGen.VitOptions? options = null)
         {
             int threads = ViTGenSupport.BatchRunner.Threads(options);
-            using var checkpoint = ViTGenSupport.CheckpointReader.Open(path, options?.Checkpoint);
+            using var checkpoint = ViTGenSupport.WeightLoading.OpenCheckpoint(path, options);
             var model = new Dinov2Small(checkpoint, threads);
             try
             {
@@ -97,7 +98,7 @@ namespace Zoo
                 _patchEmbedding = ViTGenSupport.WeightLoading.ReadPatchEmbedding(checkpoint, "patch_embed.proj", Dim, Channels, PatchSize, hasBias: true);
                 _classToken = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
                 _registerTokens = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "reg_token", 1, 4, Dim);
-                _positionEmbedding = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
+                _positionEmbedding = ViTGenSupport.WeightLoading.ReadPositionEmbedding(checkpoint, "pos_embed", prefixRows: 0, gridHeight: 37, gridWidth: 37, Dim);
                 _blocks = new Block[Depth];
                 for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, ViTGenSupport.WeightLoading.BlockPrefix(i));
                 _finalNorm = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);

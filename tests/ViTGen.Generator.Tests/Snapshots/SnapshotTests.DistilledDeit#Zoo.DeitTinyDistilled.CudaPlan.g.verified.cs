@@ -91,7 +91,7 @@ namespace Zoo
                 weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 192);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 192);
                 weights.Read(checkpoint, "dist_token", PrefixTokens + 192, 1, 1, 192);
-                weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 198, 192);
+                weights.ReadPositionEmbedding(checkpoint, "pos_embed", PositionEmbedding, prefixRows: 2, gridHeight: 14, gridWidth: 14, dim: 192);
                 for (int i = 0; i < 12; i++)
                 {
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(i);

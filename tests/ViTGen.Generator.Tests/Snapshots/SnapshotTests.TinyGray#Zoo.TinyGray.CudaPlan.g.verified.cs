@@ -86,7 +86,7 @@ namespace Zoo
                 weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 64, 1, 7, 7);
                 weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 64);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 64);
-                weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 17, 64);
+                weights.ReadPositionEmbedding(checkpoint, "pos_embed", PositionEmbedding, prefixRows: 1, gridHeight: 4, gridWidth: 4, dim: 64);
                 for (int i = 0; i < 2; i++)
                 {
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(i);

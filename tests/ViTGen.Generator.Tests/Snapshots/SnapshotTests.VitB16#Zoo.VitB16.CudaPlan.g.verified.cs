@@ -87,7 +87,7 @@ namespace Zoo
                 weights.Read(checkpoint, "patch_embed.proj.weight", PatchEmbeddingWeight, 768, 3, 16, 16);
                 weights.Read(checkpoint, "patch_embed.proj.bias", PatchEmbeddingBias, 768);
                 weights.Read(checkpoint, "cls_token", PrefixTokens + 0, 1, 1, 768);
-                weights.Read(checkpoint, "pos_embed", PositionEmbedding, 1, 197, 768);
+                weights.ReadPositionEmbedding(checkpoint, "pos_embed", PositionEmbedding, prefixRows: 1, gridHeight: 14, gridWidth: 14, dim: 768);
                 for (int i = 0; i < 12; i++)
                 {
                     string name = ViTGenSupport.WeightLoading.BlockPrefix(i);

@@ -41,12 +41,13 @@ internal static partial class CpuModelEmitter
         string name = TypeScaffold.Escape(model.Spec.Type.Name);
         w.Line("/// <summary>")
          .Line("/// Loads safetensors weights (timm, Hugging Face, torchvision or OpenAI CLIP names) and checks every tensor against")
-         .Line("/// this model's shapes. Failures throw <see cref=\"global::ViTGen.VitWeightsException\"/> naming the tensor.")
+         .Line("/// this model's shapes; a position embedding of another grid is resampled (<see cref=\"global::ViTGen.VitOptions.ResamplePositionEmbedding\"/>).")
+         .Line("/// Failures throw <see cref=\"global::ViTGen.VitWeightsException\"/> naming the tensor.")
          .Line("/// </summary>");
         using (w.Block($"public static {name} Load(string path, global::ViTGen.VitOptions? options = null)"))
         {
             w.Line($"int threads = {Kernels}.BatchRunner.Threads(options);")
-             .Line($"using var checkpoint = {Kernels}.CheckpointReader.Open(path, options?.Checkpoint);")
+             .Line($"using var checkpoint = {Kernels}.WeightLoading.OpenCheckpoint(path, options);")
              .Line($"var model = new {name}(checkpoint, threads);");
             using (w.Block("try"))
             {
@@ -66,7 +67,8 @@ internal static partial class CpuModelEmitter
             w.Line("_threads = threads;");
             using (w.Block("try"))
             {
-                foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)} = {Read(p, inBlock: false)};");
+                foreach (var p in model.Weights.Embedding)
+                    w.Line($"{Field(p)} = {(p.Name == TimmNames.PositionEmbedding ? ReadPositionEmbedding(model.Spec) : Read(p, inBlock: false))};");
                 w.Line("_blocks = new Block[Depth];")
                  .Line($"for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, {Kernels}.WeightLoading.BlockPrefix(i));");
                 foreach (var p in model.Weights.Final) w.Line($"{Field(p)} = {Read(p, inBlock: false)};");
@@ -97,6 +99,13 @@ internal static partial class CpuModelEmitter
             _ => $"{Kernels}.WeightLoading.ReadLinear(checkpoint, {name}, {shape}, hasBias: {bias}{layerScale})",
         };
     }
+
+    /// <summary>
+    /// The position embedding's loader: the class, distillation and register rows it covers (none with noEmbedClass)
+    /// and the patch grid, to which a checkpoint's embedding of another grid is resampled.
+    /// </summary>
+    private static string ReadPositionEmbedding(VitModelSpec s)
+        => $"{Kernels}.WeightLoading.ReadPositionEmbedding(checkpoint, \"{TimmNames.PositionEmbedding}\", prefixRows: {Int(s.PositionRows - s.NumPatches)}, gridHeight: {Int(s.Grid)}, gridWidth: {Int(s.Grid)}, Dim)";
 
     private static void WriteDispose(IndentedWriter w, ModelDescription model)
     {

@@ -183,7 +183,8 @@ internal static partial class GpuPlanEmitter
                     at = $"{PrefixRegion} + {Int(prefixRow * model.Spec.Dim)}";
                     prefixRow += p.Shape[1];
                 }
-                ReadWeight(w, p, inBlock: false, at);
+                if (p.Name == TimmNames.PositionEmbedding) ReadPositionEmbedding(w, p, model.Spec);
+                else ReadWeight(w, p, inBlock: false, at);
             }
             using (w.Block($"for (int i = 0; i < {Int(model.Spec.Depth)}; i++)"))
             {
@@ -195,6 +196,10 @@ internal static partial class GpuPlanEmitter
         }
         w.Line();
     }
+
+    /// <summary>The position embedding, resampled at load when the checkpoint's grid differs (as on the CPU).</summary>
+    private static void ReadPositionEmbedding(IndentedWriter w, WeightParameter p, VitModelSpec s)
+        => w.Line($"weights.ReadPositionEmbedding(checkpoint, \"{p.Name}\", {p.Key}, prefixRows: {Int(s.PositionRows - s.NumPatches)}, gridHeight: {Int(s.Grid)}, gridWidth: {Int(s.Grid)}, dim: {Int(s.Dim)});");
 
     private static void ReadWeight(IndentedWriter w, WeightParameter p, bool inBlock, string? at)
     {

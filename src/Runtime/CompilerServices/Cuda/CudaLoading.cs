@@ -42,7 +42,7 @@ public static unsafe class CudaLoading
     /// <summary>Reads every tensor of the checkpoint into a new host image of <typeparamref name="TPlan"/>'s weight region.</summary>
     internal static GpuWeightImage ReadWeights<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
     {
-        using var checkpoint = CheckpointReader.Open(path, options?.Checkpoint);
+        using var checkpoint = WeightLoading.OpenCheckpoint(path, options);
         var image = new GpuWeightImage(TPlan.Layout.WeightFloats);
         try
         {

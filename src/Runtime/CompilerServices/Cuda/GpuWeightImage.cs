@@ -42,6 +42,17 @@ public sealed unsafe class GpuWeightImage : IDisposable
         checkpoint.Read(name, shape, Slice(offset, checked((int)count)));
     }
 
+    /// <summary>
+    /// Reads the position embedding <c>[1, prefixRows + gridHeight · gridWidth, dim]</c> to <paramref name="offset"/>,
+    /// resampling one of another grid as the CPU loader does (<see cref="WeightLoading.ReadPositionEmbedding(CheckpointReader, string, int, int, int, int, Span{float})"/>).
+    /// </summary>
+    public void ReadPositionEmbedding(CheckpointReader checkpoint, string name, long offset, int prefixRows, int gridHeight, int gridWidth, int dim)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        int count = checked((prefixRows + gridHeight * gridWidth) * dim);
+        WeightLoading.ReadPositionEmbedding(checkpoint, name, prefixRows, gridHeight, gridWidth, dim, Slice(offset, count));
+    }
+
     /// <summary>Reads <c>{prefix}.weight</c> and <c>{prefix}.bias</c>, both <c>[width]</c>.</summary>
     public void ReadLayerNorm(CheckpointReader checkpoint, string prefix, int width, long weightOffset, long biasOffset)
     {

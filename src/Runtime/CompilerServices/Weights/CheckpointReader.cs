@@ -41,6 +41,12 @@ public sealed class CheckpointReader : IDisposable
     /// <summary>The underlying safetensors file.</summary>
     public SafeTensorsFile File { get; }
 
+    /// <summary>
+    /// Whether a position embedding of another grid is resampled to the model's (<see cref="VitOptions.ResamplePositionEmbedding"/>);
+    /// set by <see cref="WeightLoading.OpenCheckpoint"/>.
+    /// </summary>
+    internal bool ResamplePositionEmbedding { get; set; } = true;
+
     /// <summary>Opens a safetensors checkpoint and detects its dialect.</summary>
     /// <param name="path">The <c>.safetensors</c> file.</param>
     /// <param name="options">Tensors to ignore; null for none.</param>
