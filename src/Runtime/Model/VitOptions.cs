@@ -14,6 +14,9 @@ public sealed class VitOptions
     /// <summary>How the weights file is read (dialect handling, tensors to ignore).</summary>
     public CheckpointOptions? Checkpoint { get; init; }
 
+    /// <summary>GPU options (device, FP32 or TF32, CUDA graphs, per-step synchronization), read by <c>LoadCuda</c> only.</summary>
+    public VitCudaOptions? Cuda { get; init; }
+
     internal static int ResolveThreads(VitOptions? options)
     {
         int threads = options?.Threads ?? Environment.ProcessorCount;

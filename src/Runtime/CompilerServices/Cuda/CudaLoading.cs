@@ -13,14 +13,17 @@ public static unsafe class CudaLoading
     public static VitCudaModel Load<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
     {
         ArgumentNullException.ThrowIfNull(path);
-        var device = CudaDevice.Open();
+        var device = CudaDevice.Open(options?.Cuda ?? new VitCudaOptions());
         ulong weights = 0;
         try
         {
             using (var image = ReadWeights<TPlan>(path, options))
+            using (device.Enter())
             {
                 weights = device.Allocate(image.Length);
-                device.CopyToDevice(weights, image.Data, image.Length);
+                // From pageable memory the driver stages the copy; the wait keeps the image alive until it is done.
+                device.CopyToDeviceAsync(weights, image.Data, image.Length);
+                device.Synchronize("the upload of the weights");
             }
             return new VitCudaModel(device, weights, TPlan.Layout, TPlan.Build);
         }
@@ -28,7 +31,7 @@ public static unsafe class CudaLoading
         {
             try
             {
-                device.Free(weights);
+                using (device.Enter()) device.Free(weights);
             }
             catch (VitCudaException)
             {
