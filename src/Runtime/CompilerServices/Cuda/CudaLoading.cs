@@ -11,9 +11,13 @@ public static unsafe class CudaLoading
     /// <exception cref="VitCudaException">The driver, cuBLAS or a device is missing, or a CUDA call failed.</exception>
     /// <exception cref="VitWeightsException">The checkpoint does not match the model.</exception>
     public static VitCudaModel Load<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
+        => Load<TPlan>(path, options, CudaDevice.Open);
+
+    /// <summary><see cref="Load{TPlan}(string, VitOptions?)"/> over the device <paramref name="open"/> opens (tests pass a fake driver).</summary>
+    internal static VitCudaModel Load<TPlan>(string path, VitOptions? options, Func<VitCudaOptions, CudaDevice> open) where TPlan : IGpuModelPlan
     {
         ArgumentNullException.ThrowIfNull(path);
-        var device = CudaDevice.Open(options?.Cuda ?? new VitCudaOptions());
+        var device = open(options?.Cuda ?? new VitCudaOptions());
         ulong weights = 0;
         try
         {
