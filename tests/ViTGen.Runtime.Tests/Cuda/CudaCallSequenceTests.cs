@@ -168,7 +168,7 @@ public sealed unsafe class CudaCallSequenceTests : IDisposable
         var error = Assert.Throws<VitCudaException>(() => Forward(failing, 2));
         var plan = FixtureBasic.CudaPlan.Build(2);
         Assert.Contains(CudaSteps.Describe(plan, FailingStep - 1), error.Message, StringComparison.Ordinal);
-        Assert.Contains(plan.Ops[FailingStep - 1].Label, error.Message, StringComparison.Ordinal);
+        Assert.Contains($"step {FailingStep} of {plan.Ops.Length} ({plan.Ops[FailingStep - 1].Label}, ", error.Message, StringComparison.Ordinal);
         Assert.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", error.Message, StringComparison.Ordinal);
         Assert.Equal(700, error.ErrorCode);
         Assert.Equal(0, FakeCuda.PushDepth);
