@@ -7,10 +7,12 @@ using ViTGen.GpuSmoke;
 using ViTGen.Tests.Parity;
 
 // The first run of ViTGen's generated cuBLAS plan on a GPU (issue #18). One line per check, then "N passed, M failed".
-//   vitgen-gpu-smoke [--fixtures DIR] [--sanitize] [--no-throughput]
+//   vitgen-gpu-smoke [--fixtures DIR] [--sanitize] [--no-throughput] [--self-test]
 // Exit codes: 0 every check passed; 1 a check failed; 2 usage; 3 the GPU path could not start (no libcuda.so.1, no
 // cuBLAS 12/13, no device, or the first LoadCuda failed in the driver): the message says which.
 // --sanitize runs one small fixture only (for compute-sanitizer, which slows every launch by orders of magnitude).
+// --self-test runs what needs no GPU (every fixture file, the batch repetition, the bounds, the random ViT-B/16
+// checkpoint) through the CPU models, so a broken folder is found before it takes a GPU machine's time.
 return GpuSmoke.Run(args);
 
 namespace ViTGen.GpuSmoke
@@ -31,7 +33,7 @@ internal static class GpuSmoke
     public static int Run(string[] args)
     {
         string fixtures = Path.Combine(AppContext.BaseDirectory, "fixtures", "parity");
-        bool sanitize = false, throughput = true;
+        bool sanitize = false, throughput = true, selfTest = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -39,8 +41,9 @@ internal static class GpuSmoke
                 case "--fixtures" when i + 1 < args.Length: fixtures = args[++i]; break;
                 case "--sanitize": sanitize = true; break;
                 case "--no-throughput": throughput = false; break;
+                case "--self-test": selfTest = true; break;
                 default:
-                    Console.Error.WriteLine($"usage: vitgen-gpu-smoke [--fixtures DIR] [--sanitize] [--no-throughput] (unknown argument '{args[i]}')");
+                    Console.Error.WriteLine($"usage: vitgen-gpu-smoke [--fixtures DIR] [--sanitize] [--no-throughput] [--self-test] (unknown argument '{args[i]}')");
                     return 2;
             }
         }
@@ -51,6 +54,7 @@ internal static class GpuSmoke
         }
 
         Console.WriteLine($"vitgen-gpu-smoke: {Environment.ProcessorCount} processors, .NET {Environment.Version}, {DateTime.UtcNow:u}");
+        if (selfTest) return SelfTest(fixtures);
         var basic = Fixture.Read(fixtures, "basic");
         try
         {
@@ -81,6 +85,41 @@ internal static class GpuSmoke
         ConcurrentInstances(basic);
         DebugSwitch(Fixture.Read(fixtures, "distilled"));
         if (throughput) Throughput();
+        return Summary();
+    }
+
+    private static int SelfTest(string fixtures)
+    {
+        foreach (string name in Models.LoadCuda.Keys.Order(StringComparer.Ordinal))
+        {
+            Check($"self-test {name} batch=70 on the CPU model", () =>
+            {
+                var fixture = Fixture.Read(fixtures, name);
+                using var model = ParityModels.Load[name](fixture.WeightsPath, null);
+                var (pixels, expected) = fixture.Repeat(70);
+                var output = Poisoned(expected.Length);
+                model.Forward(pixels, output, 70);
+                return Invariant($"relative L2 {Within(output, expected, Fp32Bound, "cpu"):E2}: ok");
+            });
+        }
+        Check("self-test random ViT-B/16 checkpoint on the CPU model", () =>
+        {
+            string path = Path.Combine(Path.GetTempPath(), $"vitgen-gpu-smoke-b16-{Environment.ProcessId}.safetensors");
+            try
+            {
+                RandomCheckpoint(path);
+                using var model = VitB16.Load(path);
+                var pixels = new float[VitB16.InputSize];
+                var output = Poisoned(VitB16.OutputSize);
+                model.Forward(pixels, output);
+                if (output.Any(float.IsNaN)) throw new CheckFailed("NaN in the output");
+                return Invariant($"{new FileInfo(path).Length} bytes, {VitB16.Architecture.TimmTensors().Count} tensors, loaded and run: ok");
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        });
         return Summary();
     }
 
@@ -123,8 +162,8 @@ internal static class GpuSmoke
                 errors[run] = Within(output, fixture.Expected, bound, $"run {run + 1}");
                 eager ??= output;
             }
-            return Invariant($"relative L2 eager {errors[0]:E2}, captured {errors[1]:E2}, replayed {errors[2]:E2} (bound {bound:E0}); " +
-                $"replay {(output.AsSpan().SequenceEqual(eager) ? "bit-identical to" : "differs from")} eager: ok");
+            string replay = output.AsSpan().SequenceEqual(eager) ? "bit-identical to" : "differs from";
+            return Invariant($"relative L2 eager {errors[0]:E2}, captured {errors[1]:E2}, replayed {errors[2]:E2} (bound {bound:E0}); replay {replay} eager: ok");
         });
     }
 

@@ -19,3 +19,7 @@ if (( size > 50 )); then
     echo "error: the folder is ${size} MB, over the 50 MB budget" >&2
     exit 1
 fi
+# What needs no GPU (fixture files, bounds, the random ViT-B/16 checkpoint) through the CPU models, here and now,
+# so that a broken folder never costs a GPU machine's time.
+"$out/vitgen-gpu-smoke" --self-test > "$out/self-test.txt" || { cat "$out/self-test.txt"; echo "error: the self-test failed" >&2; exit 1; }
+tail -n 1 "$out/self-test.txt"
