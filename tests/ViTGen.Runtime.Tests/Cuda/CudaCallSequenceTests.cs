@@ -1,5 +1,6 @@
 using ViTGen.CompilerServices;
 using ViTGen.Tests.Parity;
+using Xunit.Abstractions;
 
 namespace ViTGen.Tests.Cuda;
 
@@ -14,8 +15,13 @@ public sealed unsafe class CudaCallSequenceTests : IDisposable
 {
     private readonly Fixture _fixture = Fixture.Read("basic");
     private readonly int _opsPerRun = FixtureBasic.CudaPlan.Build(1).Ops.Length;
+    private readonly ITestOutputHelper _output;
 
-    public CudaCallSequenceTests() => FakeCuda.Reset();
+    public CudaCallSequenceTests(ITestOutputHelper output)
+    {
+        _output = output;
+        FakeCuda.Reset();
+    }
 
     public void Dispose() => FakeCuda.Reset();
 
@@ -172,6 +178,7 @@ public sealed unsafe class CudaCallSequenceTests : IDisposable
         Assert.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", error.Message, StringComparison.Ordinal);
         Assert.Equal(700, error.ErrorCode);
         Assert.Equal(0, FakeCuda.PushDepth);
+        _output.WriteLine(error.Message);
     }
 
     [Fact]
@@ -244,5 +251,6 @@ public sealed unsafe class CudaCallSequenceTests : IDisposable
         Assert.Equal(0, FakeCuda.LiveDeviceBlocks);
         Assert.Equal(0, FakeCuda.Retained);
         Assert.Equal(0, FakeCuda.PushDepth);
+        _output.WriteLine(error.Message);
     }
 }

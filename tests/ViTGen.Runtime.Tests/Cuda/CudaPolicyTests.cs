@@ -75,6 +75,10 @@ public sealed class CudaPolicyTests
         => Assert.Contains(advice, CudaDriverApi.Hint(result), StringComparison.Ordinal);
 
     [Fact]
+    public void AFaultWhoseStepIsKnownIsNotToldToFindItsStep()
+        => Assert.DoesNotContain("SynchronizeEachStep", CudaDriverApi.Hint(700, stepKnown: true), StringComparison.Ordinal);
+
+    [Fact]
     public void OptionsDefaultToDeviceZeroFp32WithGraphs()
     {
         var options = new VitCudaOptions();

@@ -119,15 +119,19 @@ internal sealed unsafe class CudaDriverApi
         byte* name = null;
         string text = GetErrorName(result, &name) == Success && name != null ? Marshal.PtrToStringUTF8((nint)name) ?? "" : "";
         string where = step is null ? "" : $" at {step}";
-        return $"CUDA driver call {call} failed{where} with {result} {text}{Hint(result)}.";
+        return $"CUDA driver call {call} failed{where} with {result} {text}{Hint(result, stepKnown: step is not null)}.";
     }
 
-    /// <summary>What a CUresult usually means for this path (cuda.h's CUresult values).</summary>
-    internal static string Hint(int result) => result switch
+    /// <summary>
+    /// What a CUresult usually means for this path (cuda.h's CUresult values); a fault reported without its step
+    /// (<paramref name="stepKnown"/> false) also says how to find the step.
+    /// </summary>
+    internal static string Hint(int result, bool stepKnown = false) => result switch
     {
         100 => " (no CUDA-capable device is visible: check CUDA_VISIBLE_DEVICES and the driver)",
         209 or 218 or 222 => " (the driver cannot JIT the kernels' PTX: it needs an sm_80 or newer GPU and a CUDA 11.0 or newer driver)",
         803 => " (the driver and the kernel module differ in version: reboot or reinstall the driver)",
+        700 or 701 or 702 or 719 when stepKnown => " (a kernel or GEMM of that step faulted)",
         700 or 701 or 702 or 719 => " (a kernel or GEMM faulted; the error surfaces at the next synchronization. Set VitCudaOptions.SynchronizeEachStep to name the step)",
         >= 900 and <= 908 => " (CUDA graph capture failed; set VitCudaOptions.CudaGraphs = false to run the plan eagerly)",
         _ => "",
