@@ -201,6 +201,24 @@ public sealed unsafe class CudaCallSequenceTests : IDisposable
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SteadyStateForwardAllocatesNothing(bool graphs)
+    {
+        using var model = Load(new VitCudaOptions { CudaGraphs = graphs });
+        const int Batch = 70; // two chunks, two plans, two graphs
+        var pixels = new float[Batch * model.InputSize];
+        var output = new float[Batch * model.OutputSize];
+        for (int run = 0; run < 3; run++) model.Forward(pixels, output, Batch); // step by step, captured, replayed
+        FakeCuda.Recording = false; // the fake's own records allocate
+        long bytes = Allocations.OnThisThread(() =>
+        {
+            for (int run = 0; run < 5; run++) model.Forward(pixels, output, Batch);
+        });
+        Assert.Equal(0, bytes);
+    }
+
+    [Theory]
     [InlineData(VitCudaMath.Fp32, 0)] // CUBLAS_DEFAULT_MATH
     [InlineData(VitCudaMath.Tf32, 3)] // CUBLAS_TF32_TENSOR_OP_MATH
     public void TheMathModeAndWorkspaceReachCublas(VitCudaMath math, int mode)

@@ -21,6 +21,8 @@ internal static unsafe class FakeCuda
     private static readonly HashSet<nint> HostBlocks = [];
 
     public static List<string> Calls { get; } = [];
+    /// <summary>Whether calls are recorded (recording allocates; allocation tests turn it off).</summary>
+    public static bool Recording { get; set; }
     public static int DeviceCount { get; set; }
     public static int InitResult { get; set; }
     public static int Version { get; set; }
@@ -47,6 +49,7 @@ internal static unsafe class FakeCuda
             HostBlocks.Clear();
             Calls.Clear();
         }
+        Recording = true;
         DeviceCount = 1;
         InitResult = 0;
         Version = 12040;
@@ -144,17 +147,17 @@ internal static unsafe class FakeCuda
         return 0;
     }
 
-    [UnmanagedCallersOnly] private static int PrimaryCtxRetain(nint* context, int device) { *context = Context; Retained++; Record($"retain {device}"); return 0; }
+    [UnmanagedCallersOnly] private static int PrimaryCtxRetain(nint* context, int device) { *context = Context; Retained++; if (Recording) Record($"retain {device}"); return 0; }
     [UnmanagedCallersOnly] private static int PrimaryCtxRelease(int device) { Retained--; return 0; }
-    [UnmanagedCallersOnly] private static int CtxPush(nint context) { t_depth++; Record(context == Context ? "push" : "push of an unknown context"); return 0; }
+    [UnmanagedCallersOnly] private static int CtxPush(nint context) { t_depth++; if (Recording) Record(context == Context ? "push" : "push of an unknown context"); return 0; }
 
     [UnmanagedCallersOnly]
     private static int CtxPop(nint* context)
     {
-        if (t_depth == 0) { Record("pop of an empty stack"); return 201; } // CUDA_ERROR_INVALID_CONTEXT
+        if (t_depth == 0) { if (Recording) Record("pop of an empty stack"); return 201; } // CUDA_ERROR_INVALID_CONTEXT
         t_depth--;
         *context = Context;
-        Record("pop");
+        if (Recording) Record("pop");
         return 0;
     }
 
@@ -200,7 +203,7 @@ internal static unsafe class FakeCuda
     private static int CopyHtoD(ulong destination, void* source, nuint bytes, nint stream)
     {
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
-        Record($"HtoD {bytes} bytes on {stream:X}{(IsHostBlock(source) ? " from pinned memory" : "")}");
+        if (Recording) Record($"HtoD {bytes} bytes on {stream:X}{(IsHostBlock(source) ? " from pinned memory" : "")}");
         return 0;
     }
 
@@ -208,7 +211,7 @@ internal static unsafe class FakeCuda
     private static int CopyDtoH(void* destination, ulong source, nuint bytes, nint stream)
     {
         new Span<float>(destination, (int)(bytes / sizeof(float))).Fill(++Downloads);
-        Record($"DtoH {bytes} bytes on {stream:X}{(IsHostBlock(destination) ? " to pinned memory" : "")}");
+        if (Recording) Record($"DtoH {bytes} bytes on {stream:X}{(IsHostBlock(destination) ? " to pinned memory" : "")}");
         return 0;
     }
 
@@ -230,28 +233,28 @@ internal static unsafe class FakeCuda
     [UnmanagedCallersOnly]
     private static int LaunchKernel(nint function, uint gx, uint gy, uint gz, uint bx, uint by, uint bz, uint shared, nint stream, void** parameters, void** extra)
     {
-        Record($"launch on {stream:X}");
+        if (Recording) Record($"launch on {stream:X}");
         return 0;
     }
 
-    [UnmanagedCallersOnly] private static int StreamCreate(nint* stream, uint flags) { *stream = Stream; Record($"stream flags {flags}"); return 0; }
+    [UnmanagedCallersOnly] private static int StreamCreate(nint* stream, uint flags) { *stream = Stream; if (Recording) Record($"stream flags {flags}"); return 0; }
 
     [UnmanagedCallersOnly]
     private static int StreamSynchronize(nint stream)
     {
         Synchronizations++;
-        Record($"synchronize {stream:X}");
+        if (Recording) Record($"synchronize {stream:X}");
         return Synchronizations == FailSynchronizeAt ? 700 : 0; // CUDA_ERROR_ILLEGAL_ADDRESS
     }
 
-    [UnmanagedCallersOnly] private static int EventCreate(nint* handle, uint flags) { *handle = 0x6000 + Calls.Count; Record($"event flags {flags}"); return 0; }
-    [UnmanagedCallersOnly] private static int EventRecord(nint handle, nint stream) { Record($"record on {stream:X}"); return 0; }
-    [UnmanagedCallersOnly] private static int EventSynchronize(nint handle) { Record("wait"); return 0; }
-    [UnmanagedCallersOnly] private static int BeginCapture(nint stream, int mode) { Record($"begin capture on {stream:X} mode {mode}"); return 0; }
-    [UnmanagedCallersOnly] private static int EndCapture(nint stream, nint* graph) { *graph = 0x7000; Record($"end capture on {stream:X}"); return 0; }
-    [UnmanagedCallersOnly] private static int GraphInstantiate(nint* executable, nint graph, ulong flags) { *executable = GraphExec; Record("instantiate"); return 0; }
-    [UnmanagedCallersOnly] private static int GraphLaunch(nint executable, nint stream) { Record($"graph launch on {stream:X}"); return 0; }
-    [UnmanagedCallersOnly] private static int GraphExecDestroy(nint executable) { Record("graph destroy"); return 0; }
+    [UnmanagedCallersOnly] private static int EventCreate(nint* handle, uint flags) { *handle = 0x6000 + Calls.Count; if (Recording) Record($"event flags {flags}"); return 0; }
+    [UnmanagedCallersOnly] private static int EventRecord(nint handle, nint stream) { if (Recording) Record($"record on {stream:X}"); return 0; }
+    [UnmanagedCallersOnly] private static int EventSynchronize(nint handle) { if (Recording) Record("wait"); return 0; }
+    [UnmanagedCallersOnly] private static int BeginCapture(nint stream, int mode) { if (Recording) Record($"begin capture on {stream:X} mode {mode}"); return 0; }
+    [UnmanagedCallersOnly] private static int EndCapture(nint stream, nint* graph) { *graph = 0x7000; if (Recording) Record($"end capture on {stream:X}"); return 0; }
+    [UnmanagedCallersOnly] private static int GraphInstantiate(nint* executable, nint graph, ulong flags) { *executable = GraphExec; if (Recording) Record("instantiate"); return 0; }
+    [UnmanagedCallersOnly] private static int GraphLaunch(nint executable, nint stream) { if (Recording) Record($"graph launch on {stream:X}"); return 0; }
+    [UnmanagedCallersOnly] private static int GraphExecDestroy(nint executable) { if (Recording) Record("graph destroy"); return 0; }
     [UnmanagedCallersOnly] private static int Ignore(nint handle) => 0;
 
     [UnmanagedCallersOnly]
@@ -270,14 +273,14 @@ internal static unsafe class FakeCuda
     }
 
     [UnmanagedCallersOnly] private static int BlasCreate(nint* handle) { *handle = 0x9000; return 0; }
-    [UnmanagedCallersOnly] private static int BlasSetStream(nint handle, nint stream) { Record($"blas stream {stream:X}"); return 0; }
-    [UnmanagedCallersOnly] private static int BlasSetMathMode(nint handle, int mode) { Record($"blas math {mode}"); return 0; }
-    [UnmanagedCallersOnly] private static int BlasSetWorkspace(nint handle, ulong workspace, nuint bytes) { Record($"blas workspace {bytes}"); return 0; }
+    [UnmanagedCallersOnly] private static int BlasSetStream(nint handle, nint stream) { if (Recording) Record($"blas stream {stream:X}"); return 0; }
+    [UnmanagedCallersOnly] private static int BlasSetMathMode(nint handle, int mode) { if (Recording) Record($"blas math {mode}"); return 0; }
+    [UnmanagedCallersOnly] private static int BlasSetWorkspace(nint handle, ulong workspace, nuint bytes) { if (Recording) Record($"blas workspace {bytes}"); return 0; }
 
     [UnmanagedCallersOnly]
     private static int Sgemm(nint handle, int ta, int tb, int m, int n, int k, float* alpha, nint a, int lda, nint b, int ldb, float* beta, nint c, int ldc)
     {
-        Record("gemm");
+        if (Recording) Record("gemm");
         return 0;
     }
 
@@ -285,7 +288,7 @@ internal static unsafe class FakeCuda
     private static int SgemmStridedBatched(nint handle, int ta, int tb, int m, int n, int k, float* alpha, nint a, int lda, long sa, nint b, int ldb, long sb,
         float* beta, nint c, int ldc, long sc, int batch)
     {
-        Record("gemm");
+        if (Recording) Record("gemm");
         return 0;
     }
 }
