@@ -4,6 +4,10 @@ namespace ViTGen.CompilerServices;
 // (pointers and primitives only), bound lazily so NativeAOT binaries start without the libraries, and no
 // marshalling stubs. Signatures follow cuda.h and cublas_api.h (CUDA 12 and 13); the header names are macros over
 // the exported _v2 symbols, which are what is bound. CUdeviceptr is a 64-bit integer; handles are pointers.
+// Each signature is written beside its field as the CUDA Driver API reference and cuBLAS's cublasSetWorkspace give
+// it; the enum values (CU_STREAM_NON_BLOCKING 1, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL 1, CU_EVENT_DISABLE_TIMING 2,
+// CU_JIT_ERROR_LOG_BUFFER 5 and its _SIZE_BYTES 6, CUBLAS_TF32_TENSOR_OP_MATH 3) are cuda.h's and cublas_api.h's.
+// Constructors take a symbol resolver so that tests bind a recording fake through the same tables.
 
 /// <summary>The CUDA driver API calls the GPU path makes.</summary>
 internal sealed unsafe class CudaDriverApi
