@@ -23,6 +23,9 @@ public sealed class VitOptions
     /// </summary>
     public bool ResamplePositionEmbedding { get; init; } = true;
 
+    /// <summary>GPU options (device, FP32 or TF32, CUDA graphs, per-step synchronization), read by <c>LoadCuda</c> only.</summary>
+    public VitCudaOptions? Cuda { get; init; }
+
     internal static int ResolveThreads(VitOptions? options)
     {
         int threads = options?.Threads ?? Environment.ProcessorCount;

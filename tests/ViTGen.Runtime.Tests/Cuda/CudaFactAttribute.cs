@@ -22,7 +22,10 @@ internal static unsafe class CudaProbe
             int count;
             result = driver.DeviceGetCount(&count);
             if (result != CudaDriverApi.Success || count == 0) return "the CUDA driver sees no device.";
-            CublasApi.Load();
+            int version;
+            result = driver.DriverGetVersion(&version);
+            if (result != CudaDriverApi.Success) return $"cuDriverGetVersion failed with CUresult {result}.";
+            CublasApi.Load(version);
             return CudaKernelImage.TryRead() is null ? "ViTGen.Runtime was built without Cuda/kernels.ptx." : null;
         }
         catch (VitCudaException error)

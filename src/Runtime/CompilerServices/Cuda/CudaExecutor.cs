@@ -1,48 +1,53 @@
 namespace ViTGen.CompilerServices;
 
 /// <summary>
-/// Runs a <see cref="GpuPlan"/> on a device: GEMMs through cuBLAS, launches through cuLaunchKernel, all on one
-/// stream, nothing synchronized until the caller copies the output back. The arena is two allocations: arena
-/// offsets below <see cref="GpuArenaLayout.WeightFloats"/> resolve into the weights, the rest into the activations
-/// (so the activations can grow with the batch while the weights stay put).
+/// Runs a <see cref="GpuPlan"/> on a device: GEMMs through cuBLAS, launches through cuLaunchKernel, all on the
+/// device's stream, nothing synchronized (unless asked to after each step) until the caller waits for the output. The
+/// arena is two allocations: arena offsets below <see cref="GpuArenaLayout.WeightFloats"/> resolve into the weights,
+/// the rest into the activations (so the activations can grow with the batch while the weights stay put).
 /// </summary>
 internal sealed unsafe class CudaExecutor(CudaDevice device)
 {
-    /// <summary>Enqueues every step of <paramref name="plan"/> over the given weight and activation allocations.</summary>
-    public void Run(GpuPlan plan, ulong weights, ulong activations)
+    /// <summary>
+    /// Enqueues every step of <paramref name="plan"/> over the given weight and activation allocations. With
+    /// <paramref name="synchronizeEachStep"/>, waits for the device after each step, so that an asynchronous fault is
+    /// reported by <see cref="CudaSteps.Describe"/> of the step that caused it.
+    /// </summary>
+    public void Run(GpuPlan plan, ulong weights, ulong activations, bool synchronizeEachStep)
     {
         var arena = new Arena(plan.Layout.WeightFloats, weights, activations);
-        foreach (GpuOp op in plan.Ops)
+        var ops = plan.Ops;
+        for (int index = 0; index < ops.Length; index++)
         {
-            switch (op)
+            int result = ops[index] switch
             {
-                case GpuGemm gemm:
-                    Gemm(gemm, (nint)arena.Resolve(gemm.A), (nint)arena.Resolve(gemm.B), (nint)arena.Resolve(gemm.C));
-                    break;
-                case GpuLaunch launch:
-                    Launch(launch, arena);
-                    break;
-                default:
-                    throw new InvalidOperationException($"Unknown plan step {op}.");
+                GpuGemm gemm => Gemm(gemm, (nint)arena.Resolve(gemm.A), (nint)arena.Resolve(gemm.B), (nint)arena.Resolve(gemm.C)),
+                GpuLaunch launch => Launch(launch, arena),
+                var op => throw new InvalidOperationException($"Unknown plan step {op}."),
+            };
+            // Messages are formatted only on failure: a forward pass makes hundreds of calls and allocates nothing.
+            if (result != 0)
+            {
+                if (ops[index] is GpuGemm) CublasApi.Check(result, CudaSteps.Call(ops[index]), CudaSteps.Describe(plan, index));
+                device.Driver.Check(result, CudaSteps.Call(ops[index]), CudaSteps.Describe(plan, index));
+            }
+            if (synchronizeEachStep)
+            {
+                result = device.Driver.StreamSynchronize(device.Stream);
+                if (result != CudaDriverApi.Success) device.Driver.Check(result, "cuStreamSynchronize (VitCudaOptions.SynchronizeEachStep)", CudaSteps.Describe(plan, index));
             }
         }
     }
 
-    private void Gemm(GpuGemm g, nint a, nint b, nint c)
+    private int Gemm(GpuGemm g, nint a, nint b, nint c)
     {
         float alpha = g.Alpha, beta = g.Beta;
         int transA = g.TransA ? CublasApi.OpT : CublasApi.OpN, transB = g.TransB ? CublasApi.OpT : CublasApi.OpN;
         var blas = device.Blas;
-        if (g.Batch == 1)
-        {
-            CublasApi.Check(blas.Sgemm(device.BlasHandle, transA, transB, g.M, g.N, g.K, &alpha, a, g.Lda, b, g.Ldb, &beta, c, g.Ldc),
-                "cublasSgemm_v2", g.Label);
-        }
-        else
-        {
-            CublasApi.Check(blas.SgemmStridedBatched(device.BlasHandle, transA, transB, g.M, g.N, g.K,
-                &alpha, a, g.Lda, g.StrideA, b, g.Ldb, g.StrideB, &beta, c, g.Ldc, g.StrideC, g.Batch), "cublasSgemmStridedBatched", g.Label);
-        }
+        return g.Batch == 1
+            ? blas.Sgemm(device.BlasHandle, transA, transB, g.M, g.N, g.K, &alpha, a, g.Lda, b, g.Ldb, &beta, c, g.Ldc)
+            : blas.SgemmStridedBatched(device.BlasHandle, transA, transB, g.M, g.N, g.K,
+                &alpha, a, g.Lda, g.StrideA, b, g.Ldb, g.StrideB, &beta, c, g.Ldc, g.StrideC, g.Batch);
     }
 
     /// <summary>The two allocations behind the arena's offsets.</summary>
@@ -53,7 +58,7 @@ internal sealed unsafe class CudaExecutor(CudaDevice device)
             : activations + (ulong)(offset - weightFloats) * sizeof(float);
     }
 
-    private void Launch(GpuLaunch launch, Arena arena)
+    private int Launch(GpuLaunch launch, Arena arena)
     {
         // Each argument in an 8-byte slot; cuLaunchKernel reads as many bytes as the PTX parameter has (.u64, .u32, .f32).
         int count = launch.Args.Length;
@@ -72,10 +77,31 @@ internal sealed unsafe class CudaExecutor(CudaDevice device)
             }
             parameters[i] = &slots[i];
         }
-        var driver = device.Driver;
-        int result = driver.LaunchKernel(device.Function(launch.Kernel), (uint)launch.GridX, (uint)launch.GridY, 1, (uint)launch.BlockX, 1, 1,
+        return device.Driver.LaunchKernel(device.Function(launch.Kernel), (uint)launch.GridX, (uint)launch.GridY, 1, (uint)launch.BlockX, 1, 1,
             0, device.Stream, parameters, null);
-        // The message is formatted only on failure: a forward pass makes hundreds of launches and allocates nothing.
-        if (result != CudaDriverApi.Success) driver.Check(result, $"cuLaunchKernel({GpuKernels.EntryName(launch.Kernel)})", launch.Label);
+    }
+}
+
+/// <summary>How failures name the steps of a plan: by position, timm name and the call that runs the step.</summary>
+internal static class CudaSteps
+{
+    /// <summary>The library call that runs <paramref name="op"/>.</summary>
+    public static string Call(GpuOp op) => op switch
+    {
+        GpuGemm { Batch: 1 } => "cublasSgemm_v2",
+        GpuGemm => "cublasSgemmStridedBatched",
+        GpuLaunch launch => $"cuLaunchKernel({GpuKernels.EntryName(launch.Kernel)})",
+        _ => op.GetType().Name,
+    };
+
+    /// <summary>Step <paramref name="index"/> of <paramref name="plan"/>: <c>step 7 of 52 (blocks.0.attn.qkv, cublasSgemm_v2) of the batch-8 plan</c>.</summary>
+    public static string Describe(GpuPlan plan, int index)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, plan.Ops.Length);
+        GpuOp op = plan.Ops[index];
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"step {index + 1} of {plan.Ops.Length} ({op.Label}, {Call(op)}) of the batch-{plan.Batch} plan");
     }
 }

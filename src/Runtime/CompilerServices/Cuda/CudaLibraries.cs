@@ -10,19 +10,31 @@ internal static class CudaLibraries
 {
     internal static readonly string[] DriverNames = OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1"];
 
-    /// <summary>cuBLAS versions newest first, each as (cuBLASLt, cuBLAS).</summary>
-    internal static readonly (string Lt, string Blas)[] BlasNames = OperatingSystem.IsWindows()
-        ? [("cublasLt64_13.dll", "cublas64_13.dll"), ("cublasLt64_12.dll", "cublas64_12.dll")]
-        : [("libcublasLt.so.13", "libcublas.so.13"), ("libcublasLt.so.12", "libcublas.so.12")];
+    /// <summary>The cuBLAS majors ViTGen binds, newest first.</summary>
+    internal static readonly int[] KnownBlasMajors = [13, 12];
+
+    /// <summary>The (cuBLASLt, cuBLAS) file names of cuBLAS major <paramref name="major"/> on this OS.</summary>
+    internal static (string Lt, string Blas) BlasNames(int major) => OperatingSystem.IsWindows()
+        ? ($"cublasLt64_{major}.dll", $"cublas64_{major}.dll")
+        : ($"libcublasLt.so.{major}", $"libcublas.so.{major}");
+
+    /// <summary>
+    /// The cuBLAS majors to try with a driver that reports <paramref name="driverVersion"/> (cuDriverGetVersion:
+    /// 1000 * major + 10 * minor, so 12040 is CUDA 12.4), newest first: only majors the driver supports, because a
+    /// newer cuBLAS loads fine and then fails in cublasCreate_v2 (CUBLAS_STATUS_NOT_INITIALIZED) on an older driver.
+    /// An older cuBLAS runs on a newer driver, so a CUDA 13 driver also gets cuBLAS 12 when 13 is not installed.
+    /// Empty below CUDA 12.
+    /// </summary>
+    internal static int[] BlasMajors(int driverVersion)
+    {
+        int major = driverVersion / 1000;
+        return [.. KnownBlasMajors.Where(known => known <= major)];
+    }
 
     private static readonly Lazy<nint> Driver = new(() => LoadFirst(DriverNames, "the NVIDIA driver's CUDA library"));
-    private static readonly Lazy<nint> Blas = new(LoadBlas);
 
     /// <summary>The driver library's handle; throws <see cref="VitCudaException"/> naming it when it is missing.</summary>
     public static nint DriverHandle => Driver.Value;
-
-    /// <summary>cuBLAS's handle (cuBLASLt loaded first); throws <see cref="VitCudaException"/> naming it when it is missing.</summary>
-    public static nint BlasHandle => Blas.Value;
 
     /// <summary>Loads the first of <paramref name="names"/> that exists, or throws naming every one tried.</summary>
     internal static nint LoadFirst(IReadOnlyList<string> names, string what)
@@ -46,25 +58,41 @@ internal static class CudaLibraries
             ? address
             : throw new VitCudaException($"{libraryDescription} has no export '{symbol}'; it is older than ViTGen's GPU path needs (CUDA 12 or later).");
 
-    private static nint LoadBlas()
+    /// <summary>
+    /// Loads cuBLAS (its cuBLASLt first) of the newest major in <see cref="BlasMajors"/> that is installed; throws
+    /// <see cref="VitCudaException"/> naming the driver's CUDA version and every library tried when none is.
+    /// </summary>
+    internal static nint LoadBlas(int driverVersion)
     {
-        foreach (var (lt, blas) in BlasNames)
+        int[] majors = BlasMajors(driverVersion);
+        string cuda = $"{driverVersion / 1000}.{driverVersion % 1000 / 10}";
+        if (majors.Length == 0)
         {
-            nint ltHandle = 0;
-            foreach (string candidate in Candidates(lt))
-            {
-                if (NativeLibrary.TryLoad(candidate, out ltHandle)) break;
-            }
-            if (ltHandle == 0) continue;
-            foreach (string candidate in Candidates(blas))
-            {
-                if (NativeLibrary.TryLoad(candidate, out nint handle)) return handle;
-            }
+            throw new VitCudaException(
+                $"The NVIDIA driver supports CUDA {cuda}; ViTGen's GPU path needs CUDA 12.0 or later (cuBLAS 12 or 13). Update the driver, " +
+                "or run the model on the CPU with Load.", DriverNames[0], null);
         }
-        string tried = string.Join(", ", BlasNames.SelectMany(pair => new[] { pair.Lt, pair.Blas }));
+        foreach (int major in majors)
+        {
+            var (lt, blas) = BlasNames(major);
+            if (!TryLoad(lt, out _)) continue;
+            if (TryLoad(blas, out nint handle)) return handle;
+        }
+        string tried = string.Join(", ", majors.Select(BlasNames).SelectMany(pair => new[] { pair.Lt, pair.Blas }));
         throw new VitCudaException(
-            $"ViTGen's GPU path needs cuBLAS 12 or 13 ({tried}), which could not be loaded. Install the CUDA toolkit's cuBLAS " +
-            "(or put its folder on the library path), or run the model on the CPU with Load.", BlasNames[0].Blas, null);
+            $"ViTGen's GPU path needs cuBLAS {string.Join(" or ", majors)} for this driver (CUDA {cuda}): {tried} could not be loaded. " +
+            "Install the CUDA toolkit's cuBLAS (or put its folder on the library path), or run the model on the CPU with Load.",
+            BlasNames(majors[0]).Blas, null);
+    }
+
+    private static bool TryLoad(string name, out nint handle)
+    {
+        foreach (string candidate in Candidates(name))
+        {
+            if (NativeLibrary.TryLoad(candidate, out handle)) return true;
+        }
+        handle = 0;
+        return false;
     }
 
     /// <summary>The bare name (the loader's search path), then the toolkit's folders where CUDA_PATH or /usr/local/cuda has them.</summary>

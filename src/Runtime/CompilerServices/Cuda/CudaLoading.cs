@@ -11,16 +11,23 @@ public static unsafe class CudaLoading
     /// <exception cref="VitCudaException">The driver, cuBLAS or a device is missing, or a CUDA call failed.</exception>
     /// <exception cref="VitWeightsException">The checkpoint does not match the model.</exception>
     public static VitCudaModel Load<TPlan>(string path, VitOptions? options) where TPlan : IGpuModelPlan
+        => Load<TPlan>(path, options, CudaDevice.Open);
+
+    /// <summary><see cref="Load{TPlan}(string, VitOptions?)"/> over the device <paramref name="open"/> opens (tests pass a fake driver).</summary>
+    internal static VitCudaModel Load<TPlan>(string path, VitOptions? options, Func<VitCudaOptions, CudaDevice> open) where TPlan : IGpuModelPlan
     {
         ArgumentNullException.ThrowIfNull(path);
-        var device = CudaDevice.Open();
+        var device = open(options?.Cuda ?? new VitCudaOptions());
         ulong weights = 0;
         try
         {
             using (var image = ReadWeights<TPlan>(path, options))
+            using (device.Enter())
             {
                 weights = device.Allocate(image.Length);
-                device.CopyToDevice(weights, image.Data, image.Length);
+                // From pageable memory the driver stages the copy; the wait keeps the image alive until it is done.
+                device.CopyToDeviceAsync(weights, image.Data, image.Length);
+                device.Synchronize("the upload of the weights");
             }
             return new VitCudaModel(device, weights, TPlan.Layout, TPlan.Build);
         }
@@ -28,7 +35,7 @@ public static unsafe class CudaLoading
         {
             try
             {
-                device.Free(weights);
+                using (device.Enter()) device.Free(weights);
             }
             catch (VitCudaException)
             {
