@@ -19,6 +19,7 @@ internal static class GeneratedMembers
         // methods
         "Architecture", "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
         "ForwardAttention", "ForwardFeatures", "ForwardPooled", "PoolTokens", "Classify", "WriteFeatures", "WritePooled",
+        "RunImage", "FreeWeights",
         // nested types
         "Block", "Workspace", "PatchGrid", "Width", "AttentionShape", "PatchEmbeddingGemm", "QkvGemm", "ProjGemm",
         "Fc1Gemm", "Fc2Gemm", "HeadGemm", "CudaPlan", // CudaPlan is also the GPU file's hint-name suffix

@@ -17,7 +17,10 @@ public enum ImageOutputs
     Pooled,
 }
 
-/// <summary>The per-image pass of a generated model, behind Forward and its explain variants. Used by generated code.</summary>
+/// <summary>
+/// The per-image pass of one call of a generated model (the <see cref="WorkspaceSet{TWorkspace}"/> the call rented),
+/// behind Forward and its explain variants. Used by generated code.
+/// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public interface IImageForward
 {
@@ -33,7 +36,7 @@ public interface IImageForward
 /// Validates a batched Forward and schedules it: with several images and several threads, each thread runs
 /// whole images (no fork/join per GEMM); with one image, the threads share each kernel. Either way at most
 /// <c>threads</c> threads (the caller and <c>threads - 1</c> pool workers) take part, and the worker index an
-/// image sees is below <c>threads</c>, so a model touches at most that many of its per-worker workspaces.
+/// image sees is below <c>threads</c>, so a call touches at most that many workspaces of its set.
 /// Used by generated code.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]

@@ -7,7 +7,12 @@ namespace ViTGen;
 /// <see cref="MaxBatchPerRun"/> images). <see cref="VitOptions.Cuda"/> chooses the device, FP32 or TF32, CUDA graphs
 /// and per-step synchronization.
 /// </summary>
-/// <remarks>Calls on one instance from several threads are serialized; each binds the device's context to its thread.</remarks>
+/// <remarks>
+/// Calls on one instance from several threads are serialized (a lock; each binds the device's context to its
+/// thread), unlike the generated CPU model's: the instance owns one CUDA stream, one cuBLAS handle and one
+/// activation arena that every run uses, so concurrent runs would need one of each per call. <see cref="Dispose"/>
+/// waits for a call in flight; calls after it throw <see cref="ObjectDisposedException"/>.
+/// </remarks>
 public sealed unsafe class VitCudaModel : IDisposable
 {
     /// <summary>Activation memory one run may use; batches beyond it run in chunks.</summary>

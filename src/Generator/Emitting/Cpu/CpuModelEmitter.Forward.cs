@@ -15,12 +15,13 @@ internal static partial class CpuModelEmitter
         w.Line("/// <summary>")
          .Line("/// Runs <paramref name=\"batch\"/> images: <paramref name=\"pixels\"/> holds <c>batch * InputSize</c> normalized NCHW floats,")
          .Line($"/// <paramref name=\"output\"/> receives <c>batch * OutputSize</c> {(model.Spec.Classes > 0 ? "logits" : "pooled features")}.")
-         .Line("/// Calls on one instance from several threads are serialized.")
+         .Line("/// Safe to call on one instance from several threads at once: every call runs on workspaces of its own (the")
+         .Line("/// weights are shared, read-only) and holds no lock while it computes.")
          .Line("/// </summary>");
         using (w.Block("public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)"))
         {
             w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);");
-            WriteLockedRun(w, "Logits", "output, default", "OutputSize, 0");
+            WriteRun(w, "Logits", "output, default", "OutputSize, 0");
         }
         w.Line();
     }
@@ -39,13 +40,13 @@ internal static partial class CpuModelEmitter
              .Line("/// <see cref=\"Forward\"/>, and every block's attention probabilities: <paramref name=\"attention\"/> receives")
              .Line("/// <c>batch * AttentionSize</c> floats, <c>[image][block][head][query token][key token]</c>, each row")
              .Line("/// <c>softmax(q·kᵀ·HeadDim^-0.5)</c> (timm's <c>attn.softmax(dim=-1)</c>; tokens: class, distillation, registers, patches).")
-             .Line("/// <paramref name=\"output\"/> receives what Forward writes, bit for bit. Calls on one instance are serialized.")
+             .Line("/// <paramref name=\"output\"/> receives what Forward writes, bit for bit. Thread-safe like Forward.")
              .Line("/// </summary>");
             using (w.Block($"public void ForwardAttention({Pixels}, {Span} output, {Span} attention, int batch = 1)"))
             {
                 w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);")
                  .Line($"{Kernels}.BatchRunner.ValidateOutput(attention.Length, batch, AttentionSize, nameof(attention));");
-                WriteLockedRun(w, "Attention", "output, attention", "OutputSize, AttentionSize");
+                WriteRun(w, "Attention", "output, attention", "OutputSize, AttentionSize");
             }
             w.Line();
         }
@@ -55,11 +56,12 @@ internal static partial class CpuModelEmitter
          .Line(model.Spec.Pooling == Pooling.Avg
             ? "/// (<c>[image][token][Dim]</c>) after the last block (timm's <c>norm</c> is the identity here: fc_norm follows the pool)."
             : "/// (<c>[image][token][Dim]</c>) after the final <c>norm</c>.")
+         .Line("/// Thread-safe like <see cref=\"Forward\"/>.")
          .Line("/// </summary>");
         using (w.Block($"public void ForwardFeatures({Pixels}, {Span} features, int batch = 1)"))
         {
             w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, features.Length, batch, InputSize, FeatureSize, nameof(features));");
-            WriteLockedRun(w, "Features", "features, default", "FeatureSize, 0");
+            WriteRun(w, "Features", "features, default", "FeatureSize, 0");
         }
         w.Line();
 
@@ -67,18 +69,19 @@ internal static partial class CpuModelEmitter
          .Line("/// timm's <c>forward_head(forward_features(x), pre_logits=True)</c>: <paramref name=\"pooled\"/> receives <c>batch * PooledSize</c> floats,")
          .Line(model.Spec.Distilled ? "/// the mean of the normed class and distillation tokens."
             : model.Spec.Pooling == Pooling.Avg ? "/// fc_norm of the mean of the patch tokens." : "/// the normed class token.")
+         .Line("/// Thread-safe like <see cref=\"Forward\"/>.")
          .Line("/// </summary>");
         using (w.Block($"public void ForwardPooled({Pixels}, {Span} pooled, int batch = 1)"))
         {
             w.Line($"{Kernels}.BatchRunner.Validate(pixels.Length, pooled.Length, batch, InputSize, PooledSize, nameof(pooled));");
-            WriteLockedRun(w, "Pooled", "pooled, default", "PooledSize, 0");
+            WriteRun(w, "Pooled", "pooled, default", "PooledSize, 0");
         }
         w.Line();
 
-        using (w.Block($"void {Kernels}.IImageForward.ForwardImage({Kernels}.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, {Span} output, {Span} attention, int worker, int threads)"))
+        w.Line("/// <summary>One image on one workspace of a call's rented set: what every forward runs per image.</summary>");
+        using (w.Block($"private void RunImage({Kernels}.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, {Span} output, {Span} attention, Workspace workspace, int threads)"))
         {
-            w.Line("var workspace = _workspaces[worker] ??= new Workspace();")
-             .Line("EmbedPatches(image, workspace, threads);");
+            w.Line("EmbedPatches(image, workspace, threads);");
             if (explain.HasAttention)
             {
                 w.Line("const int BlockAttention = Heads * Tokens * Tokens;")
@@ -101,20 +104,11 @@ internal static partial class CpuModelEmitter
         w.Line();
     }
 
-    private static void WriteLockedRun(IndentedWriter w, string outputs, string spans, string sizes)
-    {
-        using (w.Block("lock (_gate)"))
-        {
-            w.Line("global::System.ObjectDisposedException.ThrowIf(_disposed, this);")
-             .Line($"{Kernels}.BatchRunner.Run(this, {Kernels}.ImageOutputs.{outputs}, pixels, {spans}, batch, InputSize, {sizes}, _threads);");
-        }
-        WriteKeepAlive(w);
-    }
-
-    // The kernels work on raw pointers into native weight buffers that finalizers free: without this, an instance
-    // whose caller drops it during its own call could be finalized (and its weights freed) mid-GEMM.
-    private static void WriteKeepAlive(IndentedWriter w)
-        => w.Line("global::System.GC.KeepAlive(this);");
+    // The rented set keeps the model reachable (set -> pool -> owner) until it is returned, so an instance whose
+    // caller drops it during its own call cannot be finalized, and its native weights freed, mid-GEMM.
+    private static void WriteRun(IndentedWriter w, string outputs, string spans, string sizes)
+        => w.Line("using var workspaces = _workspaces.Rent();")
+            .Line($"{Kernels}.BatchRunner.Run(workspaces, {Kernels}.ImageOutputs.{outputs}, pixels, {spans}, batch, InputSize, {sizes}, _threads);");
 
     private static void WriteStages(IndentedWriter w, ModelDescription model)
     {
@@ -195,7 +189,7 @@ internal static partial class CpuModelEmitter
 
     private static void WriteWorkspace(IndentedWriter w, ModelDescription model)
     {
-        w.Line("/// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>");
+        w.Line("/// <summary>Activations of one image in flight; a call's rented set has one per worker thread, created on first use.</summary>");
         using (w.Block("private sealed class Workspace : global::System.IDisposable"))
         {
             foreach (var buffer in model.Buffers)

@@ -29,10 +29,8 @@ internal static partial class CpuModelEmitter
             string comment = p.Kind == WeightKind.LayerNorm ? $" // {p.Name}, {(s.Pooling == Pooling.Avg ? "after" : "before")} pooling" : "";
             w.Line($"private readonly {FieldType(p)} {Field(p)};{comment}");
         }
-        w.Line($"private readonly Workspace?[] _workspaces = new Workspace?[{Kernels}.WorkerPool.Shared.Threads];")
-         .Line("private readonly object _gate = new object();")
+        w.Line($"private readonly {Kernels}.WorkspacePool<Workspace> _workspaces; // one set per call in flight")
          .Line("private readonly int _threads;")
-         .Line("private bool _disposed;")
          .Line();
     }
 
@@ -64,7 +62,8 @@ internal static partial class CpuModelEmitter
 
         using (w.Block($"private {name}({Kernels}.CheckpointReader checkpoint, int threads)"))
         {
-            w.Line("_threads = threads;");
+            w.Line("_threads = threads;")
+             .Line("_workspaces = new(this, threads, RunImage, FreeWeights);");
             using (w.Block("try"))
             {
                 foreach (var p in model.Weights.Embedding)
@@ -109,18 +108,20 @@ internal static partial class CpuModelEmitter
 
     private static void WriteDispose(IndentedWriter w, ModelDescription model)
     {
-        w.Line("/// <summary>Frees the packed weights and workspaces. Forward throws afterwards.</summary>");
-        using (w.Block("public void Dispose()"))
+        w.Line("/// <summary>")
+         .Line("/// Frees the packed weights and workspaces: at once, or, while calls are running on other threads, when the last")
+         .Line("/// of them returns (their results are complete). Calls that start afterwards throw")
+         .Line("/// <see cref=\"global::System.ObjectDisposedException\"/>. Does not block.")
+         .Line("/// </summary>")
+         .Line("public void Dispose() => _workspaces.Dispose();")
+         .Line();
+
+        w.Line("/// <summary>What Dispose frees once no call is running (the workspace pool calls it); fields a failed load left null are skipped.</summary>");
+        using (w.Block("private void FreeWeights()"))
         {
-            using (w.Block("lock (_gate)"))
-            {
-                w.Line("if (_disposed) return;")
-                 .Line("_disposed = true;");
-                foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)}?.Dispose();");
-                w.Line("if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();");
-                foreach (var p in model.Weights.Final) w.Line($"{Field(p)}?.Dispose();");
-                w.Line("foreach (var workspace in _workspaces) workspace?.Dispose();");
-            }
+            foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)}?.Dispose();");
+            w.Line("if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();");
+            foreach (var p in model.Weights.Final) w.Line($"{Field(p)}?.Dispose();");
         }
         w.Line();
     }
