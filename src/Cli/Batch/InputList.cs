@@ -46,7 +46,7 @@ internal sealed class InputList
         {
             number++;
             if (tooLong) throw new InvalidDataException($"{file}:{number}: line longer than {MaxLineBytes} bytes (not a path; is this an image list?)");
-            if (number == 1 && bytes.StartsWith("\xEF\xBB\xBF"u8)) bytes = bytes[3..];
+            if (number == 1 && bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
             if (bytes.EndsWith("\r"u8)) bytes = bytes[..^1];
             if (bytes.Contains((byte)0)) throw new InvalidDataException($"{file}:{number}: NUL byte (not a text file?)");
             string line;

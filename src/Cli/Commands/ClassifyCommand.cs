@@ -166,27 +166,35 @@ internal static class ClassifyCommand
         return 2;
     }
 
-    /// <summary>Decodes and preprocesses a batch (unreadable files are reported and skipped), runs it, prints results.</summary>
+    /// <summary>
+    /// Decodes and preprocesses a batch, runs the images that could be read, and reports every image in batch order
+    /// (a result, or an error for a file that could not be read). False when some could not.
+    /// </summary>
     private static bool ClassifyBatch(ICompiledModel model, ModelConfig config, ModelCommand.Input[] batch, Output output)
     {
         var preprocessing = config.Preprocessing;
         int inputSize = preprocessing.OutputLength;
         var pixels = new float[batch.Length * inputSize];
-        var ok = new List<ModelCommand.Input>();
-        foreach (var input in batch)
+        var errors = new string?[batch.Length];
+        int read = 0;
+        for (int i = 0; i < batch.Length; i++)
         {
-            if (ModelCommand.TryPreprocess(input, preprocessing, pixels.AsSpan(ok.Count * inputSize, inputSize), output.Error)) ok.Add(input);
+            if (ModelCommand.TryPreprocess(batch[i], preprocessing, pixels.AsSpan(read * inputSize, inputSize), (_, message) => errors[i] = message)) read++;
         }
-        if (ok.Count == 0) return false;
-        var logits = new float[ok.Count * config.Classes];
-        model.Forward(pixels.AsSpan(0, ok.Count * inputSize), logits, ok.Count);
-        for (int i = 0; i < ok.Count; i++)
+        var logits = new float[read * config.Classes];
+        if (read > 0) model.Forward(pixels.AsSpan(0, read * inputSize), logits, read);
+        for (int i = 0, image = 0; i < batch.Length; i++)
         {
-            var probabilities = logits.AsSpan(i * config.Classes, config.Classes);
+            if (errors[i] is { } error)
+            {
+                output.Error(batch[i].Path, error);
+                continue;
+            }
+            var probabilities = logits.AsSpan(image++ * config.Classes, config.Classes);
             TensorPrimitives.SoftMax(probabilities, probabilities);
-            output.Result(ok[i].Path, probabilities);
+            output.Result(batch[i].Path, probabilities);
         }
-        return ok.Count == batch.Length;
+        return read == batch.Length;
     }
 
     /// <summary>
