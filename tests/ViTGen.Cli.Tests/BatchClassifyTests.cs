@@ -141,7 +141,7 @@ public sealed partial class BatchClassifyTests : IDisposable
     }
 
     /// <summary>Where a killed run can have stopped writing: offsets into the reference output.</summary>
-    public static TheoryData<string> Cuts => ["0", "line 1 + 0", "line 40 - 1", "line 40 + 1", "line 40 + 100", "line 199 + 5", "end - 1", "end"];
+    public static TheoryData<string> Cuts => ["0", "line 1 + 0", "line 40 - 1", "line 40 + 1", "line 40 + 100", "line 199 + 5", "end - 1", "end", "crash"];
 
     [Theory]
     [MemberData(nameof(Cuts))]
@@ -154,11 +154,19 @@ public sealed partial class BatchClassifyTests : IDisposable
             "0" => 0,
             "end" => reference.Length,
             "end - 1" => reference.Length - 1, // the last record without its newline: not done
+            "crash" => 0,
             _ => ParseCut(cut, lineEnds),
         };
         string output = Output("resumed.jsonl");
         File.WriteAllBytes(output, reference[..offset]);
         bool torn = offset > 0 && reference[offset - 1] != '\n';
+        if (cut == "crash")
+        {
+            // What a machine crash can leave after the last synced record: a block of zeros, longer than the one
+            // record left to write (so writing over it would not hide it).
+            File.WriteAllBytes(output, [.. reference[..lineEnds[^2]], .. new byte[4096]]);
+            torn = true;
+        }
 
         var result = Classify("--input-list", _list, "--output", output, "--resume");
 
@@ -311,8 +319,8 @@ public sealed partial class BatchClassifyTests : IDisposable
     {
         string output = Output("held.jsonl");
         File.WriteAllText(output, "");
-        // What a second pod of the same shard would meet: the first one's exclusive lock.
-        using (new FileStream(output, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        // What a second pod of the same shard would meet: the first one holding the file.
+        using (ViTGen.Cli.Batch.ResultsFile.Open(output, resume: true))
         {
             var error = Expect(1, Classify("--input-list", _list, "--output", output, "--resume"));
             Assert.Contains("another vitgen", error);

@@ -29,6 +29,10 @@ internal sealed class ResultsFile : IDisposable
 
     public string Path { get; }
 
+    /// <summary>Why an existing results file is not written without resume.</summary>
+    public static string ExistsMessage(string path) =>
+        $"{path} exists; pass --resume to continue it (records already there are kept and skipped), or remove it";
+
     /// <summary>The paths that already have a record (result or error), with the line it is on.</summary>
     public IReadOnlyDictionary<string, long> Done { get; }
 
@@ -51,7 +55,7 @@ internal sealed class ResultsFile : IDisposable
         }
         catch (IOException) when (!resume && File.Exists(path))
         {
-            throw new ResultsFileException($"{path} exists; pass --resume to continue it (records already there are kept and skipped), or remove it", usage: true);
+            throw new ResultsFileException(ExistsMessage(path), usage: true);
         }
         catch (IOException e) when (File.Exists(path))
         {

@@ -85,6 +85,9 @@ internal static class ClassifyCommand
             if (list.Lines == 0) Console.Error.WriteLine($"note: {request.InputList} lists no images");
         }
 
+        // Checked again when the file is created; here so that the mistake does not wait for a large model to load.
+        if (request.Output is not null && !request.Resume && File.Exists(request.Output))
+            return UsageError(ResultsFile.ExistsMessage(request.Output));
         if (ModelCommand.Resolve(request.ModelDirectory) is not (var config, var weights, var entry)) return 2;
         try
         {
