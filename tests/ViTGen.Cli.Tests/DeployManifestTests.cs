@@ -223,31 +223,43 @@ public sealed class DeployManifestTests : IDisposable
     public void TheDockerfilePublishesTheCliAsNativeAotAndRunsServe()
     {
         var project = XDocument.Load(Path.Combine(BatchClassifyTests.RepositoryRoot(), "src", "Cli", "ViTGen.Cli.csproj"));
-        string Property(string name) => project.Descendants(name).First().Value;
+        string[] Property(string name) => [.. project.Descendants(name).Select(e => e.Value)];
         var publish = Dockerfile.Publish;
         Assert.Equal(["dotnet", "publish", "src/Cli"], publish[..3]);
         Assert.True(Directory.Exists(Path.Combine(BatchClassifyTests.RepositoryRoot(), publish[2])));
-        Assert.Contains(ArgAfter(publish, "-f"), Property("TargetFrameworks").Split(';'));
+        string framework = ArgAfter(publish, "-f");
+        Assert.Contains(framework, Property("TargetFrameworks").Concat(Property("TargetFramework")).SelectMany(f => f.Split(';')));
         Assert.Equal("Release", ArgAfter(publish, "-c"));
         Assert.Equal("linux-x64", ArgAfter(publish, "-r"));
-        Assert.Contains("-p:PublishAot=true", publish);
-        // The binary the final stage copies is the one the publish writes: <output>/<AssemblyName>.
-        Assert.Equal($"{ArgAfter(publish, "-o")}/{Property("AssemblyName")}", Dockerfile.CopiedBinary.From);
-        Assert.Equal(Dockerfile.CopiedBinary.To, Dockerfile.Entrypoint[0]);
+        // NativeAOT for that framework: set by the project itself, or asked for with the project's AotTarget switch.
+        bool aotByProject = project.Descendants("PublishAot").Any(e => e.Value == "true" && e.Parent!.Attribute("Condition") is null);
+        bool aotByCommand = publish.Contains($"-p:AotTarget={framework}") && project.ToString().Contains("'$(AotTarget)'", StringComparison.Ordinal);
+        Assert.True(aotByProject || aotByCommand, string.Join(' ', publish));
+        Assert.DoesNotContain("-p:PublishAot=true", publish); // global: it would reach the generator project too (NETSDK1207)
+        // The final stage copies the publish folder; the entrypoint is the project's binary in it.
+        Assert.Equal(ArgAfter(publish, "-o").TrimEnd('/'), Dockerfile.CopiedPublish.From.TrimEnd('/'));
+        Assert.Equal(Dockerfile.CopiedPublish.To.TrimEnd('/') + "/" + Property("AssemblyName").Single(), Dockerfile.Entrypoint[0]);
         Assert.Equal(["serve", "--urls", $"http://0.0.0.0:{Dockerfile.ExposedPort}"], Dockerfile.Entrypoint[1..]);
         Assert.StartsWith("mcr.microsoft.com/dotnet/runtime-deps:10.0", Dockerfile.RuntimeBase);
         Assert.NotEqual("0", Dockerfile.User);
         Assert.Matches("^[0-9]+$", Dockerfile.User); // numeric: runAsNonRoot can check it
     }
 
-    /// <summary>Needs `vitgen serve` (h-serve's branch): remove the Skip when both are merged.</summary>
+    /// <summary>
+    /// The command the image runs has every option the entrypoint and the Deployment pass. Read from the command's
+    /// help: parsing with --help reports no errors (System.CommandLine lets help win), so the test looks for the
+    /// command's own usage line and each option in it. Needs `vitgen serve` (h-serve's branch).
+    /// </summary>
     [Fact(Skip = "needs `vitgen serve` from the h-serve branch; the integrator removes this Skip when merging it")]
-    public void TheEntrypointAndTheDeploymentsArgumentsParseWithTheCli()
+    public void TheEntrypointAndTheDeploymentsArgumentsAreOptionsOfTheServeCommand()
     {
-        var args = Strings(Container(Single("Deployment")), "args");
-        var result = CliRunner.Run([.. Dockerfile.Entrypoint[1..], .. args, "--help"]);
+        var entrypoint = Dockerfile.Entrypoint;
+        var result = CliRunner.Run(entrypoint[1], "--help");
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal("", result.Error);
+        Assert.Contains($"vitgen {entrypoint[1]} ", result.Out);
+        var options = entrypoint.Concat(Strings(Container(Single("Deployment")), "args")).Where(a => a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        Assert.Contains("--urls", options);
+        foreach (var option in options) Assert.Matches($@"(?m)^\s+(-\w+, )?{Regex.Escape(option)}\b", result.Out);
     }
 
     /// <summary>deploy/Dockerfile, read the way Docker reads it (line continuations, comments, exec-form JSON).</summary>
@@ -276,7 +288,9 @@ public sealed class DeployManifestTests : IDisposable
 
         private static string Only(string instruction) => Instructions.Value.Single(i => i.Instruction == instruction).Arguments;
 
-        public static string[] Publish => Instructions.Value.Single(i => i.Instruction == "RUN" && i.Arguments.StartsWith("dotnet publish", StringComparison.Ordinal)).Arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        /// <summary>The words of the <c>dotnet publish</c> command (up to a following <c>&amp;&amp;</c>).</summary>
+        public static string[] Publish => [.. Instructions.Value.Single(i => i.Instruction == "RUN" && i.Arguments.StartsWith("dotnet publish", StringComparison.Ordinal))
+            .Arguments.Split("&&")[0].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
 
         public static string[] Entrypoint => JsonSerializer.Deserialize<string[]>(Only("ENTRYPOINT"))!;
 
@@ -286,7 +300,7 @@ public sealed class DeployManifestTests : IDisposable
 
         public static string User => Only("USER");
 
-        public static (string From, string To) CopiedBinary
+        public static (string From, string To) CopiedPublish
         {
             get
             {

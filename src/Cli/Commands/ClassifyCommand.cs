@@ -30,14 +30,17 @@ internal static class ClassifyCommand
         var maxPixels = ModelCommand.MaxPixels();
         var inputList = new Option<string?>("--input-list")
         {
+            HelpName = "FILE",
             Description = "Read image paths from FILE, one per line (UTF-8; blank lines and lines starting with # are skipped; relative paths are relative to FILE's directory).",
         };
         var output = new Option<string?>("--output")
         {
+            HelpName = "FILE",
             Description = "Write the --json records to FILE (one line per image, unreadable images as {\"path\", \"error\"} records), synced after every batch. Refuses an existing FILE unless --resume.",
         };
         var shard = new Option<string?>("--shard")
         {
+            HelpName = "I/N",
             Description = "Classify only shard I of N of the --input-list (0 <= I < N): the paths whose SHA-256 mod N is I. Needs --input-list and --output.",
         };
         var resume = new Option<bool>("--resume")
