@@ -159,7 +159,7 @@ internal static class ClassifyCommand
                 return 1;
             }
             string what = list is null ? "images" : shard == Shard.All ? $"images in {request.InputList}" : $"images in shard {shard} of {request.InputList}";
-            string repeats = list is { Repeats: > 0 } ? $" ({list.Repeats} repeated lines read once)" : "";
+            string repeats = list is { Repeats: > 0 } ? $" ({list.Repeats} repeated {(list.Repeats == 1 ? "line" : "lines")} read once)" : "";
             Console.Error.WriteLine(
                 $"{outputPath}: {all.Count} {what}{repeats}: {results.Done.Count} already done, {output.Classified} classified, {output.Failed} unreadable (error records)");
             return 0;
