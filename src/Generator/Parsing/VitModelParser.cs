@@ -299,17 +299,20 @@ internal static class VitModelParser
     /// </summary>
     private static IEnumerable<(string What, BigInteger Floats, string Argument)> HybridBuffers(VitModelSpec spec)
     {
+        // A map of side n and c channels: the image size dominates while n² ≥ c, the trunk's width after that.
+        (string, BigInteger, string) Map(string what, BigInteger side, BigInteger channels)
+            => (what, side * side * channels, side * side >= channels ? "imageSize" : "hybridWidth");
         BigInteger width = spec.HybridWidth;
-        BigInteger stem = HybridGeometry.SameOutput(spec.ImageSize, 2);
-        yield return ("hybrid stem's unfolded input", stem * stem * 49 * spec.Channels, "imageSize");
-        yield return ("hybrid stem's feature map", stem * stem * width, "imageSize");
+        int stem = HybridGeometry.SameOutput(spec.ImageSize, 2);
+        yield return Map("hybrid stem's unfolded input", stem, 49 * (BigInteger)spec.Channels);
+        yield return Map("hybrid stem's feature map", stem, width);
         int size = HybridGeometry.StemOutput(spec.ImageSize);
         for (int i = 0; i < spec.HybridLayers.Count; i++)
         {
             BigInteger mid = width << i;
             int output = HybridGeometry.SameOutput(size, HybridGeometry.StageStride(i));
-            yield return ($"hybrid stage {i}'s unfolded 3x3 input", (BigInteger)output * output * 9 * mid, "imageSize");
-            yield return ($"hybrid stage {i}'s feature map", (BigInteger)size * size * 4 * mid, "imageSize");
+            yield return Map($"hybrid stage {i}'s unfolded 3x3 input", output, 9 * mid);
+            yield return Map($"hybrid stage {i}'s feature map", size, 4 * mid);
             yield return ($"hybrid stage {i}'s weights", 4 * mid * mid * (i == 0 ? 1 : 2), "hybridWidth");
             size = output;
         }

@@ -115,6 +115,7 @@ internal static partial class CpuModelEmitter
             {
                 w.Line("if (_disposed) return;")
                  .Line("_disposed = true;");
+                foreach (var p in model.Weights.Backbone) w.Line($"{Field(p)}?.Dispose();");
                 foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)}?.Dispose();");
                 w.Line("if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();");
                 foreach (var p in model.Weights.Final) w.Line($"{Field(p)}?.Dispose();");
