@@ -4,25 +4,18 @@ using Xunit.Abstractions;
 
 namespace ViTGen.Tests.Parity;
 
-// One compiled hybrid per fixture of tests/fixtures/make_hybrid_fixtures.py (tests/fixtures/hybrid/README.md lists the same attributes).
-[VitModel(patch: 2, dim: 32, depth: 1, heads: 2, imageSize: 72, classes: 10, hybridLayers: new int[0], hybridWidth: 32)] public partial class HybridStem : IParityModel;
-[VitModel(patch: 1, dim: 32, depth: 1, heads: 2, imageSize: 50, classes: 7, hybridLayers: new int[0])] public partial class HybridStemW64 : IParityModel;
-[VitModel(patch: 1, dim: 32, depth: 1, heads: 2, imageSize: 50, classes: 5, hybridLayers: new[] { 1 })] public partial class HybridR1 : IParityModel;
-[VitModel(patch: 1, dim: 32, depth: 1, heads: 2, imageSize: 72, classes: 10, hybridLayers: new[] { 2, 1 }, hybridWidth: 32)] public partial class HybridR21 : IParityModel;
-
 /// <summary>The hybrid fixtures: weights, input and the float64 reference (checked against timm itself by the script).</summary>
 internal static class HybridFixtures
 {
-    public static readonly string[] Names = ["hybrid_stem", "hybrid_stem_w64", "hybrid_r1", "hybrid_r21"];
+    public static readonly string[] Names = HybridModels.Load.Keys.Order(StringComparer.Ordinal).ToArray();
 
-    public static readonly IReadOnlyDictionary<string, (Func<string, VitOptions?, IParityModel> Load, VitArchitecture Architecture)> Models =
-        new Dictionary<string, (Func<string, VitOptions?, IParityModel>, VitArchitecture)>(StringComparer.Ordinal)
-        {
-            ["hybrid_stem"] = ((path, options) => HybridStem.Load(path, options), HybridStem.Architecture),
-            ["hybrid_stem_w64"] = ((path, options) => HybridStemW64.Load(path, options), HybridStemW64.Architecture),
-            ["hybrid_r1"] = ((path, options) => HybridR1.Load(path, options), HybridR1.Architecture),
-            ["hybrid_r21"] = ((path, options) => HybridR21.Load(path, options), HybridR21.Architecture),
-        };
+    public static readonly IReadOnlyDictionary<string, VitArchitecture> Architectures = new Dictionary<string, VitArchitecture>(StringComparer.Ordinal)
+    {
+        ["hybrid_stem"] = HybridStem.Architecture,
+        ["hybrid_stem_w64"] = HybridStemW64.Architecture,
+        ["hybrid_r1"] = HybridR1.Architecture,
+        ["hybrid_r21"] = HybridR21.Architecture,
+    };
 
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid");
 
@@ -38,7 +31,7 @@ internal static class HybridFixtures
         return new Fixture(name, Path.Combine(Directory, name + ".safetensors"), (int)input.Shape[0], pixels, reference);
     }
 
-    public static IParityModel Load(Fixture fixture, VitOptions? options = null) => Models[fixture.Name].Load(fixture.WeightsPath, options);
+    public static IParityModel Load(Fixture fixture, VitOptions? options = null) => HybridModels.Load[fixture.Name](fixture.WeightsPath, options);
 
     public static TheoryData<string, int> NamesAndThreads()
     {
@@ -108,7 +101,7 @@ public sealed class HybridParityTests(ITestOutputHelper output)
     [InlineData("hybrid_r21")]
     public void ArchitectureListsExactlyTheCheckpointsTensors(string name)
     {
-        var architecture = HybridFixtures.Models[name].Architecture;
+        var architecture = HybridFixtures.Architectures[name];
         using var file = SafeTensorsFile.Open(Path.Combine(HybridFixtures.Directory, name + ".safetensors"));
         var stored = file.Tensors.ToDictionary(t => t.Name, t => t.Shape.Select(d => (int)d).ToArray());
         var listed = architecture.TimmTensors();
