@@ -119,6 +119,18 @@ public sealed class HybridParityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WrongSpanLengthsAreArgumentErrorsBeforeAnythingIsWritten()
+    {
+        var fixture = HybridFixtures.Read("hybrid_stem");
+        using var model = HybridFixtures.Load(fixture);
+        var output = fixture.PoisonedOutput();
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input.AsSpan(1), output, fixture.Batch));
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input, output.AsSpan(1), fixture.Batch));
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input, output, fixture.Batch + 1));
+        Assert.All(output, v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Fact]
     public void LoadCudaThrowsNotSupportedBeforeTouchingTheFileOrDevice()
     {
         // A path that does not exist: a NotSupportedException (not a file or CUDA error) shows nothing was opened.
