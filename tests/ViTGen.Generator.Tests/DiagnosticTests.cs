@@ -363,7 +363,7 @@ public class DiagnosticTests
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .OrderBy(d => d.Id, StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(Enumerable.Range(1, 17).Select(i => $"VITG{i:0000}"), descriptors.Select(d => d.Id));
+        Assert.Equal(Enumerable.Range(1, 22).Select(i => $"VITG{i:0000}"), descriptors.Select(d => d.Id));
         Assert.All(descriptors, d =>
         {
             Assert.Equal("ViTGen", d.Category);

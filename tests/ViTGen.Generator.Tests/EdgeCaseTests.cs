@@ -56,7 +56,7 @@ public class EdgeCaseTests
                     public VitModelAttribute(int patch, int dim, int depth, int heads, int imageSize = 224, int channels = 3, int classes = 1000,
                         int mlpDim = 0, bool qkvBias = true, bool classToken = true, VitPooling pooling = VitPooling.Token,
                         VitActivation activation = VitActivation.Gelu, float normEps = 1e-6f, bool layerScale = false, int registers = 0,
-                        bool noEmbedClass = false, bool preNorm = false, bool distilled = false) { }
+                        bool noEmbedClass = false, bool preNorm = false, bool distilled = false, int[]? hybridLayers = null, int hybridWidth = 64) { }
                 }
             }
 

@@ -159,7 +159,8 @@ public class FuzzTests(Xunit.Abstractions.ITestOutputHelper output)
             // The real signature, declared in user code: the generator treats it as its own.
             return ("int patch, int dim, int depth, int heads, int imageSize = 224, int channels = 3, int classes = 1000, int mlpDim = 0, " +
                     "bool qkvBias = true, bool classToken = true, VitPooling pooling = VitPooling.Token, VitActivation activation = VitActivation.Gelu, " +
-                    "float normEps = 1e-6f, bool layerScale = false, int registers = 0, bool noEmbedClass = false, bool preNorm = false, bool distilled = false",
+                    "float normEps = 1e-6f, bool layerScale = false, int registers = 0, bool noEmbedClass = false, bool preNorm = false, bool distilled = false, " +
+                    "int[]? hybridLayers = null, int hybridWidth = 64",
                     "(patch: 8, dim: 64, depth: 1, heads: 2, imageSize: 32)");
         }
         var types = new[] { "int", "long", "float", "double", "bool", "string", "object", "int[]", "VitPooling", "System.Type", "byte", "uint", "char" };

@@ -63,6 +63,11 @@ public class SnapshotTests
     public void ClipLike()
         => Verify(
             "[VitModel(patch: 32, dim: 768, depth: 12, heads: 12, classes: 512, preNorm: true, activation: VitActivation.QuickGelu, normEps: 1e-5f, pooling: VitPooling.Avg)] public partial class ClipB32;");
+
+    [Fact]
+    public void HybridR26()
+        => Verify(
+            "[VitModel(patch: 1, dim: 384, depth: 12, heads: 6, hybridLayers: new[] { 2, 2, 2, 2 })] public partial class VitSmallR26S32;");
 }
 
 /// <summary>The snapshot helper itself, on a scratch directory.</summary>

@@ -15,21 +15,25 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"{RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} processors; Vector128 {Vector128.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, Vector512 {Vector512.IsHardwareAccelerated}"));
 
 int passed = 0, failed = 0;
-foreach (string name in ParityModels.Load.Keys.Order(StringComparer.Ordinal))
+// The hybrid fixtures (tests/fixtures/hybrid) sit beside the plain ones.
+string hybridDirectory = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(directory))!, "hybrid");
+var cases = ParityModels.Load.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => (Name: m.Key, Load: m.Value, Directory: directory))
+    .Concat(HybridModels.Load.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => (Name: m.Key, Load: m.Value, Directory: hybridDirectory)));
+foreach (var (name, load, fixtures) in cases)
 {
     foreach (int threads in new[] { 1, 2 })
     {
         string verdict;
         try
         {
-            using var io = SafeTensorsFile.Open(Path.Combine(directory, name + ".io.safetensors"));
+            using var io = SafeTensorsFile.Open(Path.Combine(fixtures, name + ".io.safetensors"));
             var input = new float[io.GetTensor("input").ElementCount];
             var expected = new double[io.GetTensor("expected").ElementCount];
             io.ReadFloat32("input", input);
             io.ReadFloat64("expected", expected);
             int batch = (int)io.GetTensor("input").Shape[0];
 
-            using var model = ParityModels.Load[name](Path.Combine(directory, name + ".safetensors"), new VitOptions { Threads = threads });
+            using var model = load(Path.Combine(fixtures, name + ".safetensors"), new VitOptions { Threads = threads });
             var output = Enumerable.Repeat(float.NaN, expected.Length).ToArray(); // poisoned: an unwritten element fails
             model.Forward(input, output, batch);
             double error = RelativeL2(output, expected);

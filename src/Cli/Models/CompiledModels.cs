@@ -31,6 +31,10 @@ internal sealed partial class VitB32 : ICompiledModel;
 [VitModel(patch: 16, dim: 1024, depth: 24, heads: 16)]
 internal sealed partial class VitL16 : ICompiledModel;
 
+/// <summary>timm vit_base_r50_s16_224: ViT-B on the feature map of a ResNet-50 trunk (stages 3, 4, 9), 14x14 tokens.</summary>
+[VitModel(patch: 1, dim: 768, depth: 12, heads: 12, hybridLayers: new[] { 3, 4, 9 })]
+internal sealed partial class VitB16R50 : ICompiledModel;
+
 /// <summary>What the commands need of a compiled model (members every generated class has).</summary>
 internal interface ICompiledModel : IDisposable
 {
@@ -47,7 +51,7 @@ internal sealed record ModelEntry(string Name, VitArchitecture Architecture, Fun
     /// <summary>The attribute that compiles it, as the generator's metadata spells it.</summary>
     public string Attribute => Architecture.ToAttribute();
 
-    /// <summary>Multiply-adds of one image: patch embedding, per block qkv/scores/context/proj/MLP, head.</summary>
+    /// <summary>Multiply-adds of one image: a hybrid's trunk, patch embedding, per block qkv/scores/context/proj/MLP, head.</summary>
     public double MultiplyAdds
     {
         get
@@ -55,8 +59,32 @@ internal sealed record ModelEntry(string Name, VitArchitecture Architecture, Fun
             var a = Architecture;
             double t = a.Tokens, d = a.Dim, n = a.NumPatches;
             double block = t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * a.MlpDim;
-            return n * a.Channels * a.Patch * a.Patch * d + a.Depth * block + d * a.Classes;
+            var (trunk, channels) = a.HybridLayers is null ? (0.0, a.Channels) : Trunk(a);
+            return trunk + n * channels * a.Patch * a.Patch * d + a.Depth * block + d * a.Classes;
         }
+    }
+
+    /// <summary>A hybrid trunk's convolution multiply-adds and output channels ('same' padding: stride s maps n to ceil(n / s)).</summary>
+    private static (double MultiplyAdds, int Channels) Trunk(VitArchitecture a)
+    {
+        static int Down(int n, int stride) => (n + stride - 1) / stride;
+        int width = a.HybridWidth, size = Down(a.ImageSize, 2);
+        double total = (double)size * size * width * a.Channels * 49;   // 7x7 stride-2 stem conv
+        size = Down(size, 2);                                           // max pool
+        int inputs = width;
+        for (int stage = 0; stage < a.HybridLayers!.Count; stage++)
+        {
+            int mid = width << stage, outputs = 4 * mid;
+            for (int block = 0; block < a.HybridLayers[stage]; block++)
+            {
+                int output = block == 0 && stage > 0 ? Down(size, 2) : size;
+                if (block == 0) total += (double)output * output * inputs * outputs;                  // downsample
+                total += (double)size * size * inputs * mid + (double)output * output * (9.0 * mid * mid + mid * outputs);
+                inputs = outputs;
+                size = output;
+            }
+        }
+        return (total, inputs);
     }
 }
 
@@ -73,6 +101,7 @@ internal static class ModelCatalog
         new("b16", VitB16.Architecture, (p, o) => VitB16.Load(p, o)),
         new("b32", VitB32.Architecture, (p, o) => VitB32.Load(p, o)),
         new("l16", VitL16.Architecture, (p, o) => VitL16.Load(p, o)),
+        new("r50b16", VitB16R50.Architecture, (p, o) => VitB16R50.Load(p, o)),
     ];
 
     public static IEnumerable<ModelEntry> All => Benchmarks.Prepend(FashionMnist);

@@ -95,6 +95,31 @@ internal static class DiagnosticDescriptors
         "ForwardAttention would write {0} floats per image (Depth * Heads * Tokens * Tokens), more than a span holds (2147483647): the class gets no ForwardAttention or AttentionSize",
         "One image's attention probabilities, [depth][heads][tokens][tokens], must fit one Span<float>. Forward, ForwardFeatures and ForwardPooled are generated as usual.");
 
+    public static readonly DiagnosticDescriptor TooManyHybridStages = Error("VITG0018",
+        "Too many hybrid stages",
+        "VitModel argument 'hybridLayers' has {0} stages: timm's ResNetV2 hybrid trunk has at most {1}",
+        "timm's ResNetV2 has four stage widths (256, 512, 1024, 2048 at width 64) and an output stride of 32: a fifth stage would be dilated, not strided.");
+
+    public static readonly DiagnosticDescriptor HybridStageNotPositive = Error("VITG0019",
+        "Hybrid stage without bottlenecks",
+        "VitModel argument 'hybridLayers' gives stage {0} {1} bottleneck blocks: every stage needs at least 1 (use fewer stages, or new int[0] for the stem only)",
+        "Each stage's first bottleneck carries its stride and its downsampling projection.");
+
+    public static readonly DiagnosticDescriptor HybridWidthNotGroups = Error("VITG0020",
+        "hybridWidth must be a positive multiple of 32",
+        "VitModel argument 'hybridWidth' is {0}: it must be a positive multiple of {1}, the groups of every GroupNorm in the trunk",
+        "Every convolution of the trunk is followed by GroupNorm(32 groups), whose channel counts (hybridWidth · 2^i and 4 · hybridWidth · 2^i) must divide into the groups.");
+
+    public static readonly DiagnosticDescriptor FeatureMapNotDivisibleByPatch = Error("VITG0021",
+        "Hybrid feature map is not a multiple of patch",
+        "The hybrid trunk maps the image to {0} pixels ('same' padding rounds up): the {1}x{1} feature map is not a multiple of 'patch' ({2})",
+        "timm's HybridEmbed asserts that its patch projection covers the feature map in whole patches.");
+
+    public static readonly DiagnosticDescriptor HybridWidthWithoutLayers = Error("VITG0022",
+        "hybridWidth without hybridLayers",
+        "VitModel argument 'hybridWidth' is {0} but 'hybridLayers' is null: a plain ViT has no trunk (set hybridLayers, e.g. new int[0] for the stem only)",
+        "hybridWidth only sizes a hybrid's ResNetV2 trunk.");
+
     private static DiagnosticDescriptor Error(string id, string title, string message, string description)
         => new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description);
 

@@ -65,6 +65,25 @@ internal sealed record CopyToOutput(string Input) : Operation;
 /// <summary>The output: rows 0..<see cref="Rows"/> of <see cref="Input"/> (every token, for <c>ForwardFeatures</c>).</summary>
 internal sealed record CopyRowsToOutput(string Input, Extent Rows) : Operation;
 
+/// <summary>A hybrid's image, CHW as Forward receives it, copied channels-last into <see cref="Output"/> for the trunk.</summary>
+internal sealed record ChannelsLast(string Output) : Operation;
+
+/// <summary>
+/// The receptive fields of a <see cref="Kernel"/>-square, stride-<see cref="Stride"/> convolution with TensorFlow 'same'
+/// padding over the channels-last <see cref="Input"/> (<see cref="Size"/>² pixels of <see cref="Channels"/>): one row
+/// of <c>(ky, kx, channel)</c> columns per output pixel in <see cref="Output"/>, the GEMM's input.
+/// </summary>
+internal sealed record UnfoldMap(string Input, int Size, int Channels, int Kernel, int Stride, string Output) : Operation;
+
+/// <summary>How a <see cref="GroupNorm"/> ends: as it is, through ReLU, or added to a shortcut and then through ReLU.</summary>
+internal enum GroupNormEnd { None, Relu, AddRelu }
+
+/// <summary>GroupNorm (32 groups) of <see cref="Pixels"/> channels-last pixels in place; <see cref="Residual"/> is the shortcut for <see cref="GroupNormEnd.AddRelu"/>.</summary>
+internal sealed record GroupNorm(string Label, WeightParameter Weight, string Buffer, int Pixels, GroupNormEnd End, string? Residual) : Operation;
+
+/// <summary>The stem's 3x3 stride-2 'same' max pool of a channels-last map of <see cref="Size"/>² pixels.</summary>
+internal sealed record MaxPool(string Input, int Size, int Channels, string Output) : Operation;
+
 /// <summary>A named run of operations: the embedding, one transformer block (repeated <c>Depth</c> times), the head.</summary>
 internal sealed record Stage(string Summary, IReadOnlyList<Operation> Operations);
 

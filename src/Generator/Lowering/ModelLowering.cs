@@ -19,25 +19,28 @@ internal static class ModelLowering
     public static ModelDescription Lower(VitModelSpec s)
     {
         var weights = WeightManifest.Create(s.Channels, s.Patch, s.Dim, s.Depth, s.MlpDim, s.Classes, s.Registers, s.PositionRows,
-            s.ClassToken, s.Distilled, s.QkvBias, s.LayerScale, s.PreNorm, s.Pooling == Pooling.Avg);
+            s.ClassToken, s.Distilled, s.QkvBias, s.LayerScale, s.PreNorm, s.Pooling == Pooling.Avg,
+            s.Hybrid ? s.HybridLayers.ToArray() : null, s.HybridWidth);
         var tokens = new Extent(s.Tokens, "Tokens");
         var dim = new Extent(s.Dim, "Dim");
 
-        var buffers = new List<BufferInfo>
+        var buffers = new List<BufferInfo>();
+        if (!s.Hybrid) buffers.Add(new(Patches, new(s.NumPatches, "NumPatches"), new(s.PatchFeatures, "PatchFeatures"), "unfolded patches"));
+        buffers.AddRange(new BufferInfo[]
         {
-            new(Patches, new(s.NumPatches, "NumPatches"), new(s.PatchFeatures, "PatchFeatures"), "unfolded patches"),
             new(X, tokens, dim, "the residual stream"),
             new(Normed, tokens, dim, "LayerNorm output"),
             new(Qkv, tokens, new(3 * s.Dim, "3 * Dim"), "q, k and v of every token"),
             new(Context, tokens, dim, "attention output, heads side by side"),
             new(Hidden, tokens, new(s.MlpDim, "MlpDim"), "MLP hidden"),
             new(Pooled, Extent.Literal(PooledRows(s)), dim, "pooled, normalized features"),
-        };
+        });
         if (s.Classes > 0)
             buffers.Add(new(Logits, Extent.Literal(PooledRows(s)), new(s.Classes, "NumClasses"), s.Distilled ? "both heads' logits" : "logits"));
 
         var (pool, classify, headSummary) = Head(s, weights);
-        return new ModelDescription(s, weights, buffers, Embed(s, weights), Block(s, weights), pool, classify, headSummary, Explain(s, weights));
+        var embed = Embed(s, weights, buffers);
+        return new ModelDescription(s, weights, buffers, embed, Block(s, weights), pool, classify, headSummary, Explain(s, weights));
     }
 
     /// <summary>
@@ -82,18 +85,20 @@ internal static class ModelLowering
     /// <summary>Rows the head reads per image: the class token's, and the distillation token's for DeiT.</summary>
     private static int PooledRows(VitModelSpec s) => s.Distilled ? 2 : 1;
 
-    private static Stage Embed(VitModelSpec s, WeightManifest weights)
+    private static Stage Embed(VitModelSpec s, WeightManifest weights, List<BufferInfo> buffers)
     {
         var patchEmbedding = weights.Embedding[0];
         var prefix = weights.Embedding.Where(p => p.Kind == WeightKind.Buffer && p.Key != "PositionEmbedding").ToList();
         var position = weights.Embedding.Single(p => p.Key == "PositionEmbedding");
         var prefixTokens = new Extent(s.PrefixTokens, "PrefixTokens");
-        var operations = new List<Operation>
-        {
-            new UnfoldPatches(Patches),
-            new Linear(patchEmbedding.Name, patchEmbedding, Patches, Zero, X, prefixTokens, new(s.NumPatches, "NumPatches"), Epilogue.Store),
-            new AssembleTokens(X, prefix, position, s.NoEmbedClass ? prefixTokens : Zero),
-        };
+        var operations = s.Hybrid
+            ? HybridLowering.Embed(s, weights, X, prefixTokens, buffers)
+            : new List<Operation>
+            {
+                new UnfoldPatches(Patches),
+                new Linear(patchEmbedding.Name, patchEmbedding, Patches, Zero, X, prefixTokens, new(s.NumPatches, "NumPatches"), Epilogue.Store),
+            };
+        operations.Add(new AssembleTokens(X, prefix, position, s.NoEmbedClass ? prefixTokens : Zero));
         if (s.PreNorm)
         {
             var preNorm = weights.Embedding.Single(p => p.Key == "PreNorm");
@@ -102,7 +107,8 @@ internal static class ModelLowering
         string order = s.NoEmbedClass
             ? "patch tokens + position embedding, with the prefix tokens in front (no_embed_class)"
             : "[prefix tokens, patch tokens] + position embedding";
-        return new Stage($"Tokens of one image: {order}{(s.PreNorm ? ", then norm_pre" : "")}.", operations);
+        string patches = s.Hybrid ? $"{HybridLowering.Describe(s)}, then the patch projection of its feature map; " : "";
+        return new Stage($"Tokens of one image: {patches}{order}{(s.PreNorm ? ", then norm_pre" : "")}.", operations);
     }
 
     private static Stage Block(VitModelSpec s, WeightManifest weights)

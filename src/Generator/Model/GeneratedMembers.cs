@@ -15,7 +15,7 @@ internal static class GeneratedMembers
         // constants
         "ImageSize", "PatchSize", "Channels", "Dim", "Depth", "Heads", "HeadDim", "MlpDim", "NumPatches", "PrefixTokens",
         "Tokens", "NumClasses", "OutputSize", "InputSize", "PatchFeatures", "PositionRows", "NormEps",
-        "AttentionSize", "FeatureSize", "PooledSize",
+        "AttentionSize", "FeatureSize", "PooledSize", "GroupNormGroups", "GroupNormEps", "StandardizationEps",
         // methods
         "Architecture", "Load", "LoadCuda", "Forward", "Dispose", "EmbedPatches", "RunBlock", "PoolAndClassify",
         "ForwardAttention", "ForwardFeatures", "ForwardPooled", "PoolTokens", "Classify", "WriteFeatures", "WritePooled",

@@ -19,15 +19,20 @@ internal sealed record VitModelSpec(
     string AttributeText,
     int Patch, int Dim, int Depth, int Heads, int ImageSize, int Channels, int Classes, int MlpDim,
     bool QkvBias, bool ClassToken, Pooling Pooling, Activation Activation, float NormEps,
-    bool LayerScale, int Registers, bool NoEmbedClass, bool PreNorm, bool Distilled)
+    bool LayerScale, int Registers, bool NoEmbedClass, bool PreNorm, bool Distilled,
+    bool Hybrid, EquatableArray<int> HybridLayers, int HybridWidth)
 {
     public int HeadDim => Dim / Heads;
-    public int Grid => ImageSize / Patch;
+    /// <summary>Side of what the patch embedding reads: the image, or a hybrid trunk's feature map.</summary>
+    public int FeatureMapSize => Hybrid ? HybridGeometry.FeatureSize(ImageSize, HybridLayers.Count) : ImageSize;
+    /// <summary>Channels of what the patch embedding reads.</summary>
+    public int FeatureMapChannels => Hybrid ? HybridGeometry.FeatureChannels(HybridWidth, HybridLayers.Count) : Channels;
+    public int Grid => FeatureMapSize / Patch;
     public int NumPatches => Grid * Grid;
     /// <summary>Tokens before the patches: class, distillation, registers (timm's <c>num_prefix_tokens</c>).</summary>
     public int PrefixTokens => (ClassToken ? 1 : 0) + (Distilled ? 1 : 0) + Registers;
     public int Tokens => PrefixTokens + NumPatches;
-    public int PatchFeatures => Channels * Patch * Patch;
+    public int PatchFeatures => FeatureMapChannels * Patch * Patch;
     public int OutputSize => Classes > 0 ? Classes : Dim;
     /// <summary>Rows the position embedding covers: all tokens, or only the patches with <c>no_embed_class</c>.</summary>
     public int PositionRows => NoEmbedClass ? NumPatches : Tokens;

@@ -25,6 +25,7 @@ internal static class VitModelParser
     {
         "patch", "dim", "depth", "heads", "imageSize", "channels", "classes", "mlpDim", "qkvBias", "classToken",
         "pooling", "activation", "normEps", "layerScale", "registers", "noEmbedClass", "preNorm", "distilled",
+        "hybridLayers", "hybridWidth",
     };
     /// <summary>The largest buffer, in floats, whose byte offsets fit an int (2^31 - 4 bytes).</summary>
     private const int MaxBufferFloats = int.MaxValue / 4;
@@ -109,14 +110,19 @@ internal static class VitModelParser
         for (int i = 0; i < constructor.Parameters.Length; i++)
         {
             var value = attribute.ConstructorArguments[i];
-            if (value.Kind == TypedConstantKind.Error || value.IsNull) return null; // (an array's Value throws: see below)
+            // hybridLayers alone may be null (a plain ViT); an array's Value throws, so its elements are checked apart.
+            if (value.Kind == TypedConstantKind.Error || (value.IsNull && constructor.Parameters[i].Name != "hybridLayers")) return null;
             arguments[constructor.Parameters[i].Name] = value;
         }
         // A look-alike attribute with other parameters (or a future runtime) is not ours to interpret.
-        return ExpectedParameters.All(name => arguments.TryGetValue(name, out var value) && value.Kind != TypedConstantKind.Array && HasExpectedType(name, value.Value))
+        return ExpectedParameters.All(name => arguments.TryGetValue(name, out var value) && HasExpectedShape(name, value))
             ? arguments
             : null;
     }
+
+    private static bool HasExpectedShape(string name, TypedConstant value) => name == "hybridLayers"
+        ? value.Kind == TypedConstantKind.Array && (value.IsNull || value.Values.All(v => v.Kind != TypedConstantKind.Error && v.Value is int))
+        : value.Kind != TypedConstantKind.Array && HasExpectedType(name, value.Value);
 
     private static bool HasExpectedType(string name, object? value) => name switch
     {
@@ -132,13 +138,15 @@ internal static class VitModelParser
         bool Bool(string name) => (bool)a[name].Value!;
         float eps = (float)a["normEps"].Value!;
         int dim = Int("dim"), mlpDim = Int("mlpDim");
+        var layers = a["hybridLayers"];
         return new VitModelSpec(
             Describe(type),
             syntax is null ? "[VitModel]" : "[" + string.Join(" ", syntax.ToString().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)) + "]",
             Int("patch"), dim, Int("depth"), Int("heads"), Int("imageSize"), Int("channels"), Int("classes"),
             mlpDim == 0 ? 4 * dim : mlpDim,
             Bool("qkvBias"), Bool("classToken"), (Pooling)Int("pooling"), (Activation)Int("activation"), eps,
-            Bool("layerScale"), Int("registers"), Bool("noEmbedClass"), Bool("preNorm"), Bool("distilled"));
+            Bool("layerScale"), Int("registers"), Bool("noEmbedClass"), Bool("preNorm"), Bool("distilled"),
+            !layers.IsNull, layers.IsNull ? EquatableArray<int>.Empty : layers.Values.Select(v => (int)v.Value!).ToEquatableArray(), Int("hybridWidth"));
     }
 
     private static TypeLocation Describe(INamedTypeSymbol type)
@@ -197,7 +205,9 @@ internal static class VitModelParser
         if (diagnostics.Count > 0 && diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)) return;
 
         if (spec.Dim % spec.Heads != 0) Report(DiagnosticDescriptors.DimNotDivisibleByHeads, "heads", Text("dim"), Text("heads"));
-        if (spec.ImageSize % spec.Patch != 0) Report(DiagnosticDescriptors.ImageNotDivisibleByPatch, "imageSize", Text("imageSize"), Text("patch"));
+        if (spec.Hybrid) CheckHybrid(spec, Report);
+        else if (spec.ImageSize % spec.Patch != 0) Report(DiagnosticDescriptors.ImageNotDivisibleByPatch, "imageSize", Text("imageSize"), Text("patch"));
+        if (!spec.Hybrid && spec.HybridWidth != 64) Report(DiagnosticDescriptors.HybridWidthWithoutLayers, "hybridWidth", Text("hybridWidth"));
         if (!spec.ClassToken && spec.Pooling == Pooling.Token) Report(DiagnosticDescriptors.TokenPoolingWithoutClassToken, "classToken");
         if (spec.Distilled)
         {
@@ -216,6 +226,36 @@ internal static class VitModelParser
     }
 
     /// <summary>
+    /// timm's <c>_resnetv2</c> trunk: at most four stages (a fifth would dilate rather than stride, and timm has four
+    /// stage widths), each with at least one bottleneck, every channel count splitting into GroupNorm's 32 groups, and a
+    /// feature map of whole patches. Sizes stay within the buffer limit checked afterwards by <see cref="CheckSizes"/>.
+    /// </summary>
+    private static void CheckHybrid(VitModelSpec spec, Action<DiagnosticDescriptor, string, string[]> report)
+    {
+        string Number(BigInteger value) => value.ToString(CultureInfo.InvariantCulture);
+        var layers = spec.HybridLayers;
+        if (layers.Count > HybridGeometry.MaxStages)
+            report(DiagnosticDescriptors.TooManyHybridStages, "hybridLayers", new[] { Number(layers.Count), Number(HybridGeometry.MaxStages) });
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (layers[i] < 1)
+                report(DiagnosticDescriptors.HybridStageNotPositive, "hybridLayers", new[] { Number(i), Number(layers[i]) });
+        }
+        if (spec.HybridWidth < HybridGeometry.Groups || spec.HybridWidth % HybridGeometry.Groups != 0)
+            report(DiagnosticDescriptors.HybridWidthNotGroups, "hybridWidth", new[] { Number(spec.HybridWidth), Number(HybridGeometry.Groups) });
+        else if ((BigInteger)spec.HybridWidth * 4 << Math.Max(layers.Count - 1, 0) > MaxBufferFloats)
+            report(DiagnosticDescriptors.TooLarge, "hybridWidth", new[] { "widest hybrid stage", Number((BigInteger)spec.HybridWidth * 4 << Math.Max(layers.Count - 1, 0)) + " channels", "hybridWidth" });
+        if (layers.Count > HybridGeometry.MaxStages || layers.Any(l => l < 1) || spec.HybridWidth % HybridGeometry.Groups != 0 || spec.HybridWidth < 1) return;
+
+        var sizes = new List<int> { spec.ImageSize, HybridGeometry.SameOutput(spec.ImageSize, 2), HybridGeometry.StemOutput(spec.ImageSize) };
+        for (int i = 0; i < layers.Count; i++) sizes.Add(HybridGeometry.SameOutput(sizes[sizes.Count - 1], HybridGeometry.StageStride(i)));
+        int feature = sizes[sizes.Count - 1];
+        if (feature % spec.Patch != 0)
+            report(DiagnosticDescriptors.FeatureMapNotDivisibleByPatch, "patch",
+                new[] { string.Join(" -> ", sizes.Select(n => Number(n))), Number(feature), Number(spec.Patch) });
+    }
+
+    /// <summary>
     /// Every buffer the generated code allocates must fit the kernels' 32-bit byte offsets. Exact arithmetic: with
     /// values near int.MaxValue a long product (or the int prefix-token count) would wrap and slip through. The
     /// diagnostic points at the argument that dominates the buffer.
@@ -223,7 +263,7 @@ internal static class VitModelParser
     private static void CheckSizes(VitModelSpec spec, Dictionary<string, TypedConstant> a, Func<string, Location> where, List<DiagnosticInfo> diagnostics)
     {
         BigInteger channels = spec.Channels, imageSize = spec.ImageSize, patch = spec.Patch, dim = spec.Dim, classes = spec.Classes;
-        BigInteger grid = spec.ImageSize / spec.Patch;
+        BigInteger grid = spec.FeatureMapSize / spec.Patch;
         BigInteger tokens = (spec.ClassToken ? 1 : 0) + (spec.Distilled ? 1 : 0) + (BigInteger)spec.Registers + grid * grid;
         bool defaultMlp = a["mlpDim"].Value is 0;
         BigInteger mlpDim = defaultMlp ? 4 * dim : spec.MlpDim;
@@ -241,6 +281,7 @@ internal static class VitModelParser
             ("MLP weights", mlpDim * dim, mlpDim >= dim ? mlpArgument : "dim"),
             ("head weights", classes * dim, classes >= dim ? "classes" : "dim"),
         };
+        if (spec.Hybrid) buffers = buffers.Concat(HybridBuffers(spec)).ToArray();
         foreach (var (what, floats, argument) in buffers)
         {
             if (floats > MaxBufferFloats)
@@ -250,6 +291,33 @@ internal static class VitModelParser
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The hybrid trunk's largest buffers (after <see cref="CheckHybrid"/> passed): the image and the stem's maps, and
+    /// per stage its unfolded 3x3 input, its output map and its widest weight.
+    /// </summary>
+    private static IEnumerable<(string What, BigInteger Floats, string Argument)> HybridBuffers(VitModelSpec spec)
+    {
+        // A map of side n and c channels: the image size dominates while n² ≥ c, the trunk's width after that.
+        (string, BigInteger, string) Map(string what, BigInteger side, BigInteger channels)
+            => (what, side * side * channels, side * side >= channels ? "imageSize" : "hybridWidth");
+        BigInteger width = spec.HybridWidth;
+        int stem = HybridGeometry.SameOutput(spec.ImageSize, 2);
+        yield return Map("hybrid stem's unfolded input", stem, 49 * (BigInteger)spec.Channels);
+        yield return Map("hybrid stem's feature map", stem, width);
+        int size = HybridGeometry.StemOutput(spec.ImageSize);
+        for (int i = 0; i < spec.HybridLayers.Count; i++)
+        {
+            BigInteger mid = width << i;
+            int output = HybridGeometry.SameOutput(size, HybridGeometry.StageStride(i));
+            yield return Map($"hybrid stage {i}'s unfolded 3x3 input", output, 9 * mid);
+            yield return Map($"hybrid stage {i}'s feature map", size, 4 * mid);
+            yield return ($"hybrid stage {i}'s weights", 4 * mid * mid * (i == 0 ? 1 : 2), "hybridWidth");
+            size = output;
+        }
+        BigInteger grid = size / spec.Patch;
+        yield return ("unfolded hybrid feature patches", grid * grid * spec.FeatureMapChannels * spec.Patch * spec.Patch, "patch");
     }
 
     /// <summary>The argument for a constructor parameter: by name (<c>dim: 768</c>) or by position.</summary>

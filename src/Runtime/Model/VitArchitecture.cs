@@ -70,8 +70,22 @@ public record VitArchitecture
     /// <summary>Whether the model is a distilled DeiT (distillation token and head).</summary>
     public bool Distilled { get; init; }
 
-    /// <summary>Patches per image.</summary>
-    public int NumPatches => Patch > 0 ? (ImageSize / Patch) * (ImageSize / Patch) : 0;
+    /// <summary>Bottlenecks per stage of a hybrid's ResNetV2 trunk (empty: the stem only); null for a plain ViT.</summary>
+    public IReadOnlyList<int>? HybridLayers { get; init; }
+
+    /// <summary>The hybrid trunk's stem width (timm's default 64).</summary>
+    public int HybridWidth { get; init; } = 64;
+
+    /// <summary>Patches per image: of the image, or of a hybrid's feature map.</summary>
+    public int NumPatches
+    {
+        get
+        {
+            if (Patch <= 0) return 0;
+            int side = HybridLayers is null ? ImageSize : HybridGeometry.FeatureSize(ImageSize, HybridLayers.Count);
+            return (side / Patch) * (side / Patch);
+        }
+    }
 
     /// <summary>Tokens before the patches: class, distillation and register tokens.</summary>
     public int PrefixTokens => (ClassToken ? 1 : 0) + (Distilled ? 1 : 0) + Registers;
@@ -110,6 +124,9 @@ public record VitArchitecture
         if (NoEmbedClass) sb.Append(", noEmbedClass: true");
         if (PreNorm) sb.Append(", preNorm: true");
         if (Distilled) sb.Append(", distilled: true");
+        if (HybridLayers is not null)
+            sb.Append(HybridLayers.Count == 0 ? ", hybridLayers: new int[0]" : ", hybridLayers: new[] { " + string.Join(", ", HybridLayers.Select(l => l.ToString(CultureInfo.InvariantCulture))) + " }");
+        if (HybridLayers is not null && HybridWidth != 64) sb.Append(CultureInfo.InvariantCulture, $", hybridWidth: {HybridWidth}");
         return sb.Append(")]").ToString();
     }
 
@@ -124,7 +141,7 @@ public record VitArchitecture
     /// <summary>The weight manifest the generator lowered the model with, for these arguments.</summary>
     internal WeightManifest Manifest() => WeightManifest.Create(
         Channels, Patch, Dim, Depth, MlpDim, Classes, Registers, NoEmbedClass ? NumPatches : Tokens,
-        ClassToken, Distilled, QkvBias, LayerScale, PreNorm, Pooling == VitPooling.Avg);
+        ClassToken, Distilled, QkvBias, LayerScale, PreNorm, Pooling == VitPooling.Avg, HybridLayers, HybridWidth);
 
     /// <summary>A C# float literal: <c>1e-5f</c>, <c>0.001f</c>.</summary>
     private static string FloatLiteral(float value)

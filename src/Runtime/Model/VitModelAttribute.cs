@@ -30,14 +30,23 @@ public sealed class VitModelAttribute : Attribute
     /// <param name="noEmbedClass">Whether the position embedding covers the patches only (timm <c>no_embed_class</c>).</param>
     /// <param name="preNorm">Whether a LayerNorm follows the position embedding and the patch projection has no bias (timm <c>pre_norm</c>).</param>
     /// <param name="distilled">Whether the model is a distilled DeiT with a distillation token and head.</param>
+    /// <param name="hybridLayers">
+    /// null: a plain ViT. Otherwise a hybrid (timm <c>vision_transformer_hybrid</c>) whose patch embedding reads the feature map
+    /// of a ResNetV2 trunk with this many bottlenecks per stage: <c>new int[0]</c> the stem only (<c>vit_tiny_r_s16_p8</c>),
+    /// <c>new[] { 2, 2, 2, 2 }</c> R26 (<c>vit_small_r26_s32</c>), <c>new[] { 3, 4, 9 }</c> R50 (<c>vit_base_r50_s16</c>).
+    /// </param>
+    /// <param name="hybridWidth">The trunk's stem width; stage <c>i</c> has bottleneck width <c>hybridWidth · 2^i</c> (timm's default 64).</param>
     public VitModelAttribute(
         int patch, int dim, int depth, int heads,
         int imageSize = 224, int channels = 3, int classes = 1000, int mlpDim = 0,
         bool qkvBias = true, bool classToken = true,
         VitPooling pooling = VitPooling.Token, VitActivation activation = VitActivation.Gelu,
         float normEps = 1e-6f, bool layerScale = false, int registers = 0,
-        bool noEmbedClass = false, bool preNorm = false, bool distilled = false)
+        bool noEmbedClass = false, bool preNorm = false, bool distilled = false,
+        int[]? hybridLayers = null, int hybridWidth = 64)
     {
+        HybridLayers = hybridLayers is null ? null : (int[])hybridLayers.Clone();
+        HybridWidth = hybridWidth;
         Patch = patch; Dim = dim; Depth = depth; Heads = heads;
         ImageSize = imageSize; Channels = channels; Classes = classes; MlpDim = mlpDim;
         QkvBias = qkvBias; ClassToken = classToken; Pooling = pooling; Activation = activation;
@@ -81,6 +90,10 @@ public sealed class VitModelAttribute : Attribute
     public bool PreNorm { get; }
     /// <summary>Whether the model is a distilled DeiT.</summary>
     public bool Distilled { get; }
+    /// <summary>Bottlenecks per stage of the hybrid's ResNetV2 trunk (empty: the stem only), or null for a plain ViT.</summary>
+    public IReadOnlyList<int>? HybridLayers { get; }
+    /// <summary>The hybrid trunk's stem width.</summary>
+    public int HybridWidth { get; }
 }
 
 /// <summary>How the transformer's tokens are pooled into one vector (timm <c>global_pool</c>).</summary>

@@ -166,6 +166,24 @@ internal static partial class CpuModelEmitter
             case CopyRowsToOutput op:
                 w.Line($"{Kernels}.TokenOps.CopyRowsToOutput(workspace.{op.Input}, {op.Rows.Symbol}, {model.Buffer(op.Input).Width.Symbol}, output);");
                 break;
+            case ChannelsLast op:
+                w.Line($"{Kernels}.Convolution.ToChannelsLast(image, Channels, ImageSize, workspace.{op.Output});");
+                break;
+            case UnfoldMap op:
+                w.Line($"{Kernels}.Convolution.Unfold(workspace.{op.Input}, size: {Int(op.Size)}, channels: {Int(op.Channels)}, kernel: {Int(op.Kernel)}, "
+                    + $"stride: {Int(op.Stride)}, workspace.{op.Output}, threads);");
+                break;
+            case GroupNorm op:
+            {
+                string method = op.End switch { GroupNormEnd.None => "Apply", GroupNormEnd.Relu => "ApplyRelu", _ => "ApplyAddRelu" };
+                string residual = op.End == GroupNormEnd.AddRelu ? $"workspace.{op.Residual}, " : "";
+                w.Line($"{Kernels}.GroupNorm.{method}(workspace.{op.Buffer}, pixels: {Int(op.Pixels)}, channels: {Int(op.Weight.OutFeatures)}, GroupNormGroups, "
+                    + $"{Weight(op.Weight)}, GroupNormEps, {residual}threads); // {op.Label}");
+                break;
+            }
+            case MaxPool op:
+                w.Line($"{Kernels}.MaxPool.Apply(workspace.{op.Input}, size: {Int(op.Size)}, channels: {Int(op.Channels)}, workspace.{op.Output}, threads);");
+                break;
             case AverageRowsToOutput op:
                 w.Line($"{Kernels}.TokenOps.AverageRows(workspace.{op.Input}, 0, 1, {model.Buffer(op.Input).Width.Symbol}, output);");
                 break;

@@ -52,13 +52,16 @@ internal static partial class CpuModelEmitter
     {
         var s = model.Spec;
         string name = TypeScaffold.Escape(s.Type.Name);
-        using (w.Block($"private readonly struct PatchGrid : {Kernels}.IPatchGrid"))
+        if (!s.Hybrid)
         {
-            w.Line($"public static int Channels => {name}.Channels;")
-             .Line($"public static int ImageSize => {name}.ImageSize;")
-             .Line($"public static int PatchSize => {name}.PatchSize;");
+            using (w.Block($"private readonly struct PatchGrid : {Kernels}.IPatchGrid"))
+            {
+                w.Line($"public static int Channels => {name}.Channels;")
+                 .Line($"public static int ImageSize => {name}.ImageSize;")
+                 .Line($"public static int PatchSize => {name}.PatchSize;");
+            }
+            w.Line();
         }
-        w.Line();
         using (w.Block($"private readonly struct Width : {Kernels}.IDimension"))
         {
             w.Line("public static int Value => Dim;");
@@ -79,7 +82,12 @@ internal static partial class CpuModelEmitter
     {
         var weight = op.Weight;
         string n = weight.ShapeSymbols[0];
-        string k = weight.Kind == WeightKind.PatchEmbedding ? "PatchFeatures" : weight.ShapeSymbols[1];
+        string k = weight.Kind switch
+        {
+            WeightKind.PatchEmbedding => "PatchFeatures",
+            WeightKind.Convolution => Int(weight.InFeatures),
+            _ => weight.ShapeSymbols[1],
+        };
         string m = op.Rows.Symbol;
         w.Line($"/// <summary>{op.Label}: [{Int(op.Rows.Value)} x {Int(weight.InFeatures)}] x [{Int(weight.InFeatures)} x {Int(weight.OutFeatures)}].</summary>");
         using (w.Block($"private readonly struct {weight.Key}Gemm : {Kernels}.IGemmShape"))

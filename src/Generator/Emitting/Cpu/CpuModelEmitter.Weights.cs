@@ -22,6 +22,11 @@ internal static partial class CpuModelEmitter
     private static void WriteFields(IndentedWriter w, ModelDescription model)
     {
         var s = model.Spec;
+        if (model.Weights.Backbone.Count > 0)
+        {
+            w.Line($"// The {HybridLowering.Describe(s)}: convolutions weight-standardized and packed for the GEMM, GroupNorm affines.");
+            foreach (var p in model.Weights.Backbone) w.Line($"private readonly {FieldType(p)} {Field(p)}; // {p.Name}");
+        }
         foreach (var p in model.Weights.Embedding) w.Line($"private readonly {FieldType(p)} {Field(p)};");
         w.Line("private readonly Block[] _blocks;");
         foreach (var p in model.Weights.Final)
@@ -66,6 +71,7 @@ internal static partial class CpuModelEmitter
              .Line("_workspaces = new(this, threads, RunImage, FreeWeights);");
             using (w.Block("try"))
             {
+                foreach (var p in model.Weights.Backbone) w.Line($"{Field(p)} = {Read(p, inBlock: false)};");
                 foreach (var p in model.Weights.Embedding)
                     w.Line($"{Field(p)} = {(p.Name == TimmNames.PositionEmbedding ? ReadPositionEmbedding(model.Spec) : Read(p, inBlock: false))};");
                 w.Line("_blocks = new Block[Depth];")
@@ -95,6 +101,8 @@ internal static partial class CpuModelEmitter
             WeightKind.Buffer => $"{Kernels}.WeightLoading.ReadBuffer(checkpoint, {name}, {shape})",
             WeightKind.LayerNorm => $"{Kernels}.WeightLoading.ReadLayerNorm(checkpoint, {name}, {shape})",
             WeightKind.PatchEmbedding => $"{Kernels}.WeightLoading.ReadPatchEmbedding(checkpoint, {name}, Dim, Channels, PatchSize, hasBias: {bias})",
+            WeightKind.Convolution => $"{Kernels}.Convolution.ReadWeights(checkpoint, {name}, {shape.Substring(0, shape.LastIndexOf(','))}, hasBias: {bias}, "
+                + $"standardizationEps: {(p.StandardizationEps > 0 ? "StandardizationEps" : "0")})",
             _ => $"{Kernels}.WeightLoading.ReadLinear(checkpoint, {name}, {shape}, hasBias: {bias}{layerScale})",
         };
     }
@@ -119,6 +127,7 @@ internal static partial class CpuModelEmitter
         w.Line("/// <summary>What Dispose frees once no call is running (the workspace pool calls it); fields a failed load left null are skipped.</summary>");
         using (w.Block("private void FreeWeights()"))
         {
+            foreach (var p in model.Weights.Backbone) w.Line($"{Field(p)}?.Dispose();");
             foreach (var p in model.Weights.Embedding) w.Line($"{Field(p)}?.Dispose();");
             w.Line("if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();");
             foreach (var p in model.Weights.Final) w.Line($"{Field(p)}?.Dispose();");

@@ -1,3 +1,4 @@
+using System.Linq;
 using ViTGen.Generator.Helpers;
 using ViTGen.Generator.Lowering;
 using ViTGen.Generator.Model;
@@ -44,7 +45,8 @@ internal static partial class CpuModelEmitter
     {
         string prefix = s.PrefixTokens == 0 ? "" : $"{s.PrefixTokens} prefix + ";
         string head = s.Classes > 0 ? $"a {s.Classes}-class head" : "no head (pooled features)";
-        return $"ViT: {s.Channels}x{s.ImageSize}x{s.ImageSize} input, {s.Patch}x{s.Patch} patches, {prefix}{s.NumPatches} patch tokens of width {s.Dim}, "
+        string hybrid = s.Hybrid ? $"a {HybridLowering.Describe(s)} to a {s.FeatureMapSize}x{s.FeatureMapSize}x{s.FeatureMapChannels} feature map, " : "";
+        return $"{(s.Hybrid ? "Hybrid " : "")}ViT: {s.Channels}x{s.ImageSize}x{s.ImageSize} input, {hybrid}{s.Patch}x{s.Patch} patches, {prefix}{s.NumPatches} patch tokens of width {s.Dim}, "
             + $"{s.Depth} blocks of {s.Heads} heads (head dim {s.HeadDim}), MLP {s.MlpDim}, {s.Pooling.ToString().ToLowerInvariant()} pooling, {head}.";
     }
 
@@ -70,10 +72,16 @@ internal static partial class CpuModelEmitter
         Constant(w, "FeatureSize", model.Explain.FeatureSize, "Floats ForwardFeatures writes per image: Tokens * Dim.");
         Constant(w, "PooledSize", model.Explain.PooledSize, "Floats ForwardPooled writes per image: Dim.");
         w.Line()
-         .Line($"private const int PatchFeatures = {s.PatchFeatures}; // Channels * PatchSize * PatchSize")
+         .Line($"private const int PatchFeatures = {s.PatchFeatures}; // {(s.Hybrid ? "feature-map channels" : "Channels")} * PatchSize * PatchSize")
          .Line($"private const int PositionRows = {s.PositionRows}; // {(s.NoEmbedClass ? "patches only (no_embed_class)" : "every token")}")
-         .Line($"private const float NormEps = {Float(s.NormEps)};")
-         .Line();
+         .Line($"private const float NormEps = {Float(s.NormEps)};");
+        if (s.Hybrid)
+        {
+            w.Line($"private const int GroupNormGroups = {Int(HybridGeometry.Groups)}; // the trunk's GroupNorm (timm GroupNormAct(num_groups=32))")
+             .Line($"private const float GroupNormEps = {Float(HybridGeometry.NormEps)};")
+             .Line($"private const float StandardizationEps = {Float(HybridGeometry.StandardizationEps)}; // StdConv2dSame(eps=1e-8), folded into the weights at load");
+        }
+        w.Line();
         WriteArchitecture(w, s);
     }
 
@@ -89,8 +97,10 @@ internal static partial class CpuModelEmitter
          .Line("    Patch = PatchSize, Dim = Dim, Depth = Depth, Heads = Heads, ImageSize = ImageSize, Channels = Channels,")
          .Line($"    Classes = NumClasses, MlpDim = MlpDim, QkvBias = {Bool(s.QkvBias)}, ClassToken = {Bool(s.ClassToken)},")
          .Line($"    Pooling = global::ViTGen.VitPooling.{s.Pooling}, Activation = global::ViTGen.VitActivation.{s.Activation}, NormEps = NormEps,")
-         .Line($"    LayerScale = {Bool(s.LayerScale)}, Registers = {Int(s.Registers)}, NoEmbedClass = {Bool(s.NoEmbedClass)}, PreNorm = {Bool(s.PreNorm)}, Distilled = {Bool(s.Distilled)},")
-         .Line("};")
+         .Line($"    LayerScale = {Bool(s.LayerScale)}, Registers = {Int(s.Registers)}, NoEmbedClass = {Bool(s.NoEmbedClass)}, PreNorm = {Bool(s.PreNorm)}, Distilled = {Bool(s.Distilled)},");
+        if (s.Hybrid)
+            w.Line($"    HybridLayers = new int[] {{ {string.Join(", ", s.HybridLayers.Select(l => Int(l)))} }}, HybridWidth = {Int(s.HybridWidth)},");
+        w.Line("};")
          .Line();
     }
 }

@@ -1,0 +1,160 @@
+using ViTGen.CompilerServices;
+using ViTGen.Tests.Kernels;
+using Xunit.Abstractions;
+
+namespace ViTGen.Tests.Parity;
+
+/// <summary>The hybrid fixtures: weights, input and the float64 reference (checked against timm itself by the script).</summary>
+internal static class HybridFixtures
+{
+    public static readonly string[] Names = HybridModels.Load.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    public static readonly IReadOnlyDictionary<string, VitArchitecture> Architectures = new Dictionary<string, VitArchitecture>(StringComparer.Ordinal)
+    {
+        ["hybrid_stem"] = HybridStem.Architecture,
+        ["hybrid_stem_w64"] = HybridStemW64.Architecture,
+        ["hybrid_r1"] = HybridR1.Architecture,
+        ["hybrid_r21"] = HybridR21.Architecture,
+    };
+
+    public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid");
+
+    public static Fixture Read(string name)
+    {
+        using var io = SafeTensorsFile.Open(Path.Combine(Directory, name + ".io.safetensors"));
+        Assert.True(io.TryGetTensor("input", out var input));
+        Assert.True(io.TryGetTensor("expected", out var expected));
+        var pixels = new float[input.ElementCount];
+        var reference = new double[expected.ElementCount];
+        io.ReadFloat32("input", pixels);
+        io.ReadFloat64("expected", reference);
+        return new Fixture(name, Path.Combine(Directory, name + ".safetensors"), (int)input.Shape[0], pixels, reference);
+    }
+
+    public static IParityModel Load(Fixture fixture, VitOptions? options = null) => HybridModels.Load[fixture.Name](fixture.WeightsPath, options);
+
+    public static TheoryData<string, int> NamesAndThreads()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var name in Names)
+            foreach (int threads in new[] { 1, 2 }) data.Add(name, threads);
+        return data;
+    }
+}
+
+/// <summary>
+/// Hybrid ViTs (a ResNetV2 trunk before the patch embedding) against the float64 PyTorch reference of
+/// make_hybrid_fixtures.py, within the suite's bound (<see cref="ParityTests.Bound"/>).
+/// </summary>
+public sealed class HybridParityTests(ITestOutputHelper output)
+{
+    [Theory]
+    [MemberData(nameof(HybridFixtures.NamesAndThreads), MemberType = typeof(HybridFixtures))]
+    public void MatchesPyTorch(string name, int threads)
+    {
+        var fixture = HybridFixtures.Read(name);
+        using var model = HybridFixtures.Load(fixture, new VitOptions { Threads = threads });
+        var result = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, result, fixture.Batch);
+        Numerics.AssertClose(result, fixture.Expected, ParityTests.Bound, out double error);
+        output.WriteLine($"{name}, {threads} thread(s): relative L2 {error:E2}");
+    }
+
+    [Fact]
+    public void BatchedImagesMatchSingleImagesBitForBit()
+    {
+        var fixture = HybridFixtures.Read("hybrid_r21");
+        using var model = HybridFixtures.Load(fixture, new VitOptions { Threads = 2 });
+        var batched = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, batched, fixture.Batch);
+        int inputSize = fixture.Input.Length / fixture.Batch;
+        for (int i = 0; i < fixture.Batch; i++)
+        {
+            var single = Enumerable.Repeat(float.NaN, fixture.OutputSize).ToArray();
+            model.Forward(fixture.Input.AsSpan(i * inputSize, inputSize), single);
+            Assert.Equal(single, batched.AsSpan(i * fixture.OutputSize, fixture.OutputSize).ToArray());
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(2, 2)]
+    public void SteadyStateForwardAllocatesNothing(int threads, int batch)
+    {
+        var fixture = HybridFixtures.Read("hybrid_r21");
+        using var model = HybridFixtures.Load(fixture, new VitOptions { Threads = threads });
+        int inputSize = fixture.Input.Length / fixture.Batch;
+        var input = fixture.Input.AsSpan(0, batch * inputSize).ToArray();
+        var result = new float[batch * fixture.OutputSize];
+        for (int i = 0; i < 3; i++) model.Forward(input, result, batch);
+        Assert.Equal(0, Allocations.OnThisThread(() =>
+        {
+            for (int i = 0; i < 10; i++) model.Forward(input, result, batch);
+        }));
+    }
+
+    [Theory]
+    [InlineData("hybrid_stem")]
+    [InlineData("hybrid_stem_w64")]
+    [InlineData("hybrid_r1")]
+    [InlineData("hybrid_r21")]
+    public void ArchitectureListsExactlyTheCheckpointsTensors(string name)
+    {
+        var architecture = HybridFixtures.Architectures[name];
+        using var file = SafeTensorsFile.Open(Path.Combine(HybridFixtures.Directory, name + ".safetensors"));
+        var stored = file.Tensors.ToDictionary(t => t.Name, t => t.Shape.Select(d => (int)d).ToArray());
+        var listed = architecture.TimmTensors();
+        Assert.Equal(stored.Keys.Order(StringComparer.Ordinal), listed.Select(t => t.Name).Order(StringComparer.Ordinal));
+        foreach (var (tensor, shape) in listed) Assert.Equal(stored[tensor], shape);
+        Assert.Contains("hybridLayers:", architecture.ToAttribute(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnotherHybridsWeightsAreAWeightsErrorNamingTheTensor()
+    {
+        var other = Path.Combine(HybridFixtures.Directory, "hybrid_r1.safetensors");
+        var error = Assert.Throws<VitWeightsException>(() => HybridStemW64.Load(other));
+        Assert.Contains("patch_embed.backbone", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WrongSpanLengthsAreArgumentErrorsBeforeAnythingIsWritten()
+    {
+        var fixture = HybridFixtures.Read("hybrid_stem");
+        using var model = HybridFixtures.Load(fixture);
+        var output = fixture.PoisonedOutput();
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input.AsSpan(1), output, fixture.Batch));
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input, output.AsSpan(1), fixture.Batch));
+        Assert.ThrowsAny<ArgumentException>(() => model.Forward(fixture.Input, output, fixture.Batch + 1));
+        Assert.All(output, v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Fact]
+    public void LoadCudaThrowsNotSupportedBeforeTouchingTheFileOrDevice()
+    {
+        // A path that does not exist: a NotSupportedException (not a file or CUDA error) shows nothing was opened.
+        var error = Assert.Throws<NotSupportedException>(() => HybridR21.LoadCuda(Path.Combine(HybridFixtures.Directory, "no-such-file.safetensors")));
+        Assert.Contains("hybrid ResNetV2 stems", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The hybrid fixtures on every SIMD tier, forced in-process (weights packed under the forced tier).</summary>
+[Collection(nameof(KernelSwitches))]
+public sealed class HybridTierParityTests(ITestOutputHelper output)
+{
+    [Theory]
+    [TierData(512, 0, 1, 2, 3)]
+    [TierData(256, 0, 1, 2, 3)]
+    [TierData(128, 0, 1, 2, 3)]
+    public void MatchesPyTorchOnEveryTier(int bits, int index)
+    {
+        using var tier = Simd.Force(Tiers.Of(bits));
+        var fixture = HybridFixtures.Read(HybridFixtures.Names[index]);
+        using var model = HybridFixtures.Load(fixture, new VitOptions { Threads = 2 });
+        var result = fixture.PoisonedOutput();
+        model.Forward(fixture.Input, result, fixture.Batch);
+        Numerics.AssertClose(result, fixture.Expected, ParityTests.Bound, out double error);
+        output.WriteLine($"{fixture.Name} ({Tiers.Of(bits)}): relative L2 {error:E2}");
+    }
+}
