@@ -7,7 +7,7 @@ using ViTGenSupport = global::ViTGen.CompilerServices;
 
 namespace Zoo
 {
-    partial class VitSmallR26S32 : global::System.IDisposable, ViTGenSupport.IImageForward
+    partial class VitSmallR26S32 : global::System.IDisposable
     {
         /// <summary>Input width and height in pixels.</summary>
         public const int ImageSize = 224;
@@ -126,19 +126,18 @@ namespace Zoo
         private readonly Block[] _blocks;
         private readonly ViTGenSupport.LayerNormWeights _finalNorm; // norm, before pooling
         private readonly ViTGenSupport.PackedLinear _head;
-        private readonly Workspace?[] _workspaces = new Workspace?[ViTGenSupport.WorkerPool.Shared.Threads];
-        private readonly object _gate = new object();
+        private readonly ViTGenSupport.WorkspacePool<Workspace> _workspaces; // one set per call in flight
         private readonly int _threads;
-        private bool _disposed;
 
         /// <summary>
         /// Loads safetensors weights (timm, Hugging Face, torchvision or OpenAI CLIP names) and checks every tensor against
-        /// this model's shapes. Failures throw <see cref="global::ViTGen.VitWeightsException"/> naming the tensor.
+        /// this model's shapes; a position embedding of another grid is resampled (<see cref="global::ViTGen.VitOptions.ResamplePositionEmbedding"/>).
+        /// Failures throw <see cref="global::ViTGen.VitWeightsException"/> naming the tensor.
         /// </summary>
         public static VitSmallR26S32 Load(string path, global::ViTGen.VitOptions? options = null)
         {
             int threads = ViTGenSupport.BatchRunner.Threads(options);
-            using var checkpoint = ViTGenSupport.CheckpointReader.Open(path, options?.Checkpoint);
+            using var checkpoint = ViTGenSupport.WeightLoading.OpenCheckpoint(path, options);
             var model = new VitSmallR26S32(checkpoint, threads);
             try
             {
@@ -155,6 +154,7 @@ namespace Zoo
         private VitSmallR26S32(ViTGenSupport.CheckpointReader checkpoint, int threads)
         {
             _threads = threads;
+            _workspaces = new(this, threads, RunImage, FreeWeights);
             try
             {
                 _stemConv = ViTGenSupport.Convolution.ReadWeights(checkpoint, "patch_embed.backbone.stem.conv", 64, 3, 7, hasBias: false, standardizationEps: StandardizationEps);
@@ -217,7 +217,7 @@ namespace Zoo
                 _stage3Block1Norm3 = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, "patch_embed.backbone.stages.3.blocks.1.norm3", 2048);
                 _patchEmbedding = ViTGenSupport.Convolution.ReadWeights(checkpoint, "patch_embed.proj", 384, 2048, 1, hasBias: true, standardizationEps: 0);
                 _classToken = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "cls_token", 1, 1, Dim);
-                _positionEmbedding = ViTGenSupport.WeightLoading.ReadBuffer(checkpoint, "pos_embed", 1, PositionRows, Dim);
+                _positionEmbedding = ViTGenSupport.WeightLoading.ReadPositionEmbedding(checkpoint, "pos_embed", prefixRows: 1, gridHeight: 7, gridWidth: 7, Dim);
                 _blocks = new Block[Depth];
                 for (int i = 0; i < Depth; i++) _blocks[i] = new Block(checkpoint, ViTGenSupport.WeightLoading.BlockPrefix(i));
                 _finalNorm = ViTGenSupport.WeightLoading.ReadLayerNorm(checkpoint, "norm", Dim);
@@ -233,70 +233,57 @@ namespace Zoo
         /// <summary>
         /// Runs <paramref name="batch"/> images: <paramref name="pixels"/> holds <c>batch * InputSize</c> normalized NCHW floats,
         /// <paramref name="output"/> receives <c>batch * OutputSize</c> logits.
-        /// Calls on one instance from several threads are serialized.
+        /// Safe to call on one instance from several threads at once: every call runs on workspaces of its own (the
+        /// weights are shared, read-only) and holds no lock while it computes.
         /// </summary>
         public void Forward(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, int batch = 1)
         {
             ViTGenSupport.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
-            lock (_gate)
-            {
-                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Logits, pixels, output, default, batch, InputSize, OutputSize, 0, _threads);
-            }
-            global::System.GC.KeepAlive(this);
+            using var workspaces = _workspaces.Rent();
+            ViTGenSupport.BatchRunner.Run(workspaces, ViTGenSupport.ImageOutputs.Logits, pixels, output, default, batch, InputSize, OutputSize, 0, _threads);
         }
 
         /// <summary>
         /// <see cref="Forward"/>, and every block's attention probabilities: <paramref name="attention"/> receives
         /// <c>batch * AttentionSize</c> floats, <c>[image][block][head][query token][key token]</c>, each row
         /// <c>softmax(q·kᵀ·HeadDim^-0.5)</c> (timm's <c>attn.softmax(dim=-1)</c>; tokens: class, distillation, registers, patches).
-        /// <paramref name="output"/> receives what Forward writes, bit for bit. Calls on one instance are serialized.
+        /// <paramref name="output"/> receives what Forward writes, bit for bit. Thread-safe like Forward.
         /// </summary>
         public void ForwardAttention(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> output, global::System.Span<float> attention, int batch = 1)
         {
             ViTGenSupport.BatchRunner.Validate(pixels.Length, output.Length, batch, InputSize, OutputSize);
             ViTGenSupport.BatchRunner.ValidateOutput(attention.Length, batch, AttentionSize, nameof(attention));
-            lock (_gate)
-            {
-                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Attention, pixels, output, attention, batch, InputSize, OutputSize, AttentionSize, _threads);
-            }
-            global::System.GC.KeepAlive(this);
+            using var workspaces = _workspaces.Rent();
+            ViTGenSupport.BatchRunner.Run(workspaces, ViTGenSupport.ImageOutputs.Attention, pixels, output, attention, batch, InputSize, OutputSize, AttentionSize, _threads);
         }
 
         /// <summary>
         /// timm's <c>forward_features</c>: <paramref name="features"/> receives <c>batch * FeatureSize</c> floats, every token
         /// (<c>[image][token][Dim]</c>) after the final <c>norm</c>.
+        /// Thread-safe like <see cref="Forward"/>.
         /// </summary>
         public void ForwardFeatures(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> features, int batch = 1)
         {
             ViTGenSupport.BatchRunner.Validate(pixels.Length, features.Length, batch, InputSize, FeatureSize, nameof(features));
-            lock (_gate)
-            {
-                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Features, pixels, features, default, batch, InputSize, FeatureSize, 0, _threads);
-            }
-            global::System.GC.KeepAlive(this);
+            using var workspaces = _workspaces.Rent();
+            ViTGenSupport.BatchRunner.Run(workspaces, ViTGenSupport.ImageOutputs.Features, pixels, features, default, batch, InputSize, FeatureSize, 0, _threads);
         }
 
         /// <summary>
         /// timm's <c>forward_head(forward_features(x), pre_logits=True)</c>: <paramref name="pooled"/> receives <c>batch * PooledSize</c> floats,
         /// the normed class token.
+        /// Thread-safe like <see cref="Forward"/>.
         /// </summary>
         public void ForwardPooled(global::System.ReadOnlySpan<float> pixels, global::System.Span<float> pooled, int batch = 1)
         {
             ViTGenSupport.BatchRunner.Validate(pixels.Length, pooled.Length, batch, InputSize, PooledSize, nameof(pooled));
-            lock (_gate)
-            {
-                global::System.ObjectDisposedException.ThrowIf(_disposed, this);
-                ViTGenSupport.BatchRunner.Run(this, ViTGenSupport.ImageOutputs.Pooled, pixels, pooled, default, batch, InputSize, PooledSize, 0, _threads);
-            }
-            global::System.GC.KeepAlive(this);
+            using var workspaces = _workspaces.Rent();
+            ViTGenSupport.BatchRunner.Run(workspaces, ViTGenSupport.ImageOutputs.Pooled, pixels, pooled, default, batch, InputSize, PooledSize, 0, _threads);
         }
 
-        void ViTGenSupport.IImageForward.ForwardImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, int worker, int threads)
+        /// <summary>One image on one workspace of a call's rented set: what every forward runs per image.</summary>
+        private void RunImage(ViTGenSupport.ImageOutputs outputs, global::System.ReadOnlySpan<float> image, global::System.Span<float> output, global::System.Span<float> attention, Workspace workspace, int threads)
         {
-            var workspace = _workspaces[worker] ??= new Workspace();
             EmbedPatches(image, workspace, threads);
             const int BlockAttention = Heads * Tokens * Tokens;
             for (int i = 0; i < _blocks.Length; i++)
@@ -311,79 +298,80 @@ namespace Zoo
             else Classify(workspace, output, threads);
         }
 
-        /// <summary>Frees the packed weights and workspaces. Forward throws afterwards.</summary>
-        public void Dispose()
+        /// <summary>
+        /// Frees the packed weights and workspaces: at once, or, while calls are running on other threads, when the last
+        /// of them returns (their results are complete). Calls that start afterwards throw
+        /// <see cref="global::System.ObjectDisposedException"/>. Does not block.
+        /// </summary>
+        public void Dispose() => _workspaces.Dispose();
+
+        /// <summary>What Dispose frees once no call is running (the workspace pool calls it); fields a failed load left null are skipped.</summary>
+        private void FreeWeights()
         {
-            lock (_gate)
-            {
-                if (_disposed) return;
-                _disposed = true;
-                _stemConv?.Dispose();
-                _stemNorm?.Dispose();
-                _stage0Block0DownsampleConv?.Dispose();
-                _stage0Block0DownsampleNorm?.Dispose();
-                _stage0Block0Conv1?.Dispose();
-                _stage0Block0Norm1?.Dispose();
-                _stage0Block0Conv2?.Dispose();
-                _stage0Block0Norm2?.Dispose();
-                _stage0Block0Conv3?.Dispose();
-                _stage0Block0Norm3?.Dispose();
-                _stage0Block1Conv1?.Dispose();
-                _stage0Block1Norm1?.Dispose();
-                _stage0Block1Conv2?.Dispose();
-                _stage0Block1Norm2?.Dispose();
-                _stage0Block1Conv3?.Dispose();
-                _stage0Block1Norm3?.Dispose();
-                _stage1Block0DownsampleConv?.Dispose();
-                _stage1Block0DownsampleNorm?.Dispose();
-                _stage1Block0Conv1?.Dispose();
-                _stage1Block0Norm1?.Dispose();
-                _stage1Block0Conv2?.Dispose();
-                _stage1Block0Norm2?.Dispose();
-                _stage1Block0Conv3?.Dispose();
-                _stage1Block0Norm3?.Dispose();
-                _stage1Block1Conv1?.Dispose();
-                _stage1Block1Norm1?.Dispose();
-                _stage1Block1Conv2?.Dispose();
-                _stage1Block1Norm2?.Dispose();
-                _stage1Block1Conv3?.Dispose();
-                _stage1Block1Norm3?.Dispose();
-                _stage2Block0DownsampleConv?.Dispose();
-                _stage2Block0DownsampleNorm?.Dispose();
-                _stage2Block0Conv1?.Dispose();
-                _stage2Block0Norm1?.Dispose();
-                _stage2Block0Conv2?.Dispose();
-                _stage2Block0Norm2?.Dispose();
-                _stage2Block0Conv3?.Dispose();
-                _stage2Block0Norm3?.Dispose();
-                _stage2Block1Conv1?.Dispose();
-                _stage2Block1Norm1?.Dispose();
-                _stage2Block1Conv2?.Dispose();
-                _stage2Block1Norm2?.Dispose();
-                _stage2Block1Conv3?.Dispose();
-                _stage2Block1Norm3?.Dispose();
-                _stage3Block0DownsampleConv?.Dispose();
-                _stage3Block0DownsampleNorm?.Dispose();
-                _stage3Block0Conv1?.Dispose();
-                _stage3Block0Norm1?.Dispose();
-                _stage3Block0Conv2?.Dispose();
-                _stage3Block0Norm2?.Dispose();
-                _stage3Block0Conv3?.Dispose();
-                _stage3Block0Norm3?.Dispose();
-                _stage3Block1Conv1?.Dispose();
-                _stage3Block1Norm1?.Dispose();
-                _stage3Block1Conv2?.Dispose();
-                _stage3Block1Norm2?.Dispose();
-                _stage3Block1Conv3?.Dispose();
-                _stage3Block1Norm3?.Dispose();
-                _patchEmbedding?.Dispose();
-                _classToken?.Dispose();
-                _positionEmbedding?.Dispose();
-                if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();
-                _finalNorm?.Dispose();
-                _head?.Dispose();
-                foreach (var workspace in _workspaces) workspace?.Dispose();
-            }
+            _stemConv?.Dispose();
+            _stemNorm?.Dispose();
+            _stage0Block0DownsampleConv?.Dispose();
+            _stage0Block0DownsampleNorm?.Dispose();
+            _stage0Block0Conv1?.Dispose();
+            _stage0Block0Norm1?.Dispose();
+            _stage0Block0Conv2?.Dispose();
+            _stage0Block0Norm2?.Dispose();
+            _stage0Block0Conv3?.Dispose();
+            _stage0Block0Norm3?.Dispose();
+            _stage0Block1Conv1?.Dispose();
+            _stage0Block1Norm1?.Dispose();
+            _stage0Block1Conv2?.Dispose();
+            _stage0Block1Norm2?.Dispose();
+            _stage0Block1Conv3?.Dispose();
+            _stage0Block1Norm3?.Dispose();
+            _stage1Block0DownsampleConv?.Dispose();
+            _stage1Block0DownsampleNorm?.Dispose();
+            _stage1Block0Conv1?.Dispose();
+            _stage1Block0Norm1?.Dispose();
+            _stage1Block0Conv2?.Dispose();
+            _stage1Block0Norm2?.Dispose();
+            _stage1Block0Conv3?.Dispose();
+            _stage1Block0Norm3?.Dispose();
+            _stage1Block1Conv1?.Dispose();
+            _stage1Block1Norm1?.Dispose();
+            _stage1Block1Conv2?.Dispose();
+            _stage1Block1Norm2?.Dispose();
+            _stage1Block1Conv3?.Dispose();
+            _stage1Block1Norm3?.Dispose();
+            _stage2Block0DownsampleConv?.Dispose();
+            _stage2Block0DownsampleNorm?.Dispose();
+            _stage2Block0Conv1?.Dispose();
+            _stage2Block0Norm1?.Dispose();
+            _stage2Block0Conv2?.Dispose();
+            _stage2Block0Norm2?.Dispose();
+            _stage2Block0Conv3?.Dispose();
+            _stage2Block0Norm3?.Dispose();
+            _stage2Block1Conv1?.Dispose();
+            _stage2Block1Norm1?.Dispose();
+            _stage2Block1Conv2?.Dispose();
+            _stage2Block1Norm2?.Dispose();
+            _stage2Block1Conv3?.Dispose();
+            _stage2Block1Norm3?.Dispose();
+            _stage3Block0DownsampleConv?.Dispose();
+            _stage3Block0DownsampleNorm?.Dispose();
+            _stage3Block0Conv1?.Dispose();
+            _stage3Block0Norm1?.Dispose();
+            _stage3Block0Conv2?.Dispose();
+            _stage3Block0Norm2?.Dispose();
+            _stage3Block0Conv3?.Dispose();
+            _stage3Block0Norm3?.Dispose();
+            _stage3Block1Conv1?.Dispose();
+            _stage3Block1Norm1?.Dispose();
+            _stage3Block1Conv2?.Dispose();
+            _stage3Block1Norm2?.Dispose();
+            _stage3Block1Conv3?.Dispose();
+            _stage3Block1Norm3?.Dispose();
+            _patchEmbedding?.Dispose();
+            _classToken?.Dispose();
+            _positionEmbedding?.Dispose();
+            if (_blocks is not null) foreach (var block in _blocks) block?.Dispose();
+            _finalNorm?.Dispose();
+            _head?.Dispose();
         }
 
         /// <summary>Tokens of one image: ResNetV2 trunk (stages 2, 2, 2, 2; width 64), then the patch projection of its feature map; [prefix tokens, patch tokens] + position embedding.</summary>
@@ -812,7 +800,7 @@ namespace Zoo
             }
         }
 
-        /// <summary>Activations of one image in flight; one per worker thread, created on first use.</summary>
+        /// <summary>Activations of one image in flight; a call's rented set has one per worker thread, created on first use.</summary>
         private sealed class Workspace : global::System.IDisposable
         {
             public readonly ViTGenSupport.NativeBuffer X = new(Tokens * Dim); // the residual stream
