@@ -21,15 +21,15 @@ internal static class Avx512Dispatch
 
     /// <summary>
     /// Replaces this process with the x86-64-v4 build when this is the portable NativeAOT binary, the CPU and the
-    /// kernel have AVX-512 (F, BW, CD, DQ, VL: x86-64-v4), that build is present, and neither <c>DOTNET_EnableAVX512=0</c>
-    /// nor <c>DOTNET_EnableAVX512F=0</c> asks for the AVX2 path (the JIT's switches, honoured here because a NativeAOT
-    /// binary ignores them). Returns when any of that does not hold, or when execv fails: the caller carries on here.
+    /// kernel have AVX-512 (F, BW, CD, DQ, VL: x86-64-v4), that build is present, and <c>DOTNET_EnableAVX512=0</c>
+    /// does not ask for the AVX2 path (the .NET 10 JIT's switch, honoured here because a NativeAOT binary ignores it).
+    /// Returns when any of that does not hold, or when execv fails: the caller carries on here.
     /// </summary>
     public static void ExecAvx512BuildWhereFaster(string[] args)
     {
         // Under the JIT, and in a build whose baseline already has AVX-512, the kernels pick their width themselves.
         if (RuntimeFeature.IsDynamicCodeSupported || Avx512F.IsSupported || !X86Base.IsSupported || !OperatingSystem.IsLinux()) return;
-        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0" || Environment.GetEnvironmentVariable("DOTNET_EnableAVX512F") == "0") return;
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0") return;
         if (!CpuHasAvx512() || !KernelReportsAvx512()) return;
         string target = Path.Combine(AppContext.BaseDirectory, Avx512Folder, "vitgen");
         if (!File.Exists(target)) return;
