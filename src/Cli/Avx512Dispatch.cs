@@ -11,8 +11,8 @@ namespace ViTGen.Cli;
 /// both start on AVX2-only CPUs and reach the AVX-512 kernels. The publish therefore writes two: the portable
 /// x86-64-v3 <c>vitgen</c>, and an x86-64-v4 build in <see cref="Avx512Folder"/> next to it. On a CPU with AVX-512 the
 /// portable one replaces itself with the other (execv: same process id, arguments, environment and streams) before
-/// doing anything else. Measured on B/16 at 2 threads, paired with the JIT: the x86-64-v3 code alone at 2.2-3.1x the
-/// JIT's latency, the dispatched x86-64-v4 build at 1.02-1.07x (README, "NativeAOT").
+/// doing anything else. Measured on B/16 at 2 threads, paired with the JIT: the x86-64-v3 code alone at 2.1-4.2x the
+/// JIT's latency, the dispatched x86-64-v4 build at 0.85-1.09x, median 1.02 (README, "NativeAOT").
 /// </summary>
 internal static class Avx512Dispatch
 {
