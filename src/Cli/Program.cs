@@ -7,6 +7,7 @@ internal static class Program
 {
     internal static int Main(string[] args)
     {
+        Avx512Dispatch.ExecAvx512BuildWhereFaster(args);
         var root = new RootCommand(
             "vitgen: Vision Transformers compiled ahead of time by ViTGen's source generator.\n" +
             "Run with no arguments to classify the bundled Fashion-MNIST samples with the bundled model.");

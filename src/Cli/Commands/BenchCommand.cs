@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using ViTGen.Cli.Models;
 
@@ -74,7 +76,7 @@ internal static class BenchCommand
         if (!json)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{entry.Name} {entry.Attribute}\n  threads {threads}, batch {batch}: median {median:F2} ms, min {min:F2} ms, {imagesPerSecond:F1} images/s, {gflops:F1} GFLOP/s, peak RSS {peakRss:F0} MB"));
+                $"{entry.Name} {entry.Attribute}\n  threads {threads}, batch {batch}: median {median:F2} ms, min {min:F2} ms, {imagesPerSecond:F1} images/s, {gflops:F1} GFLOP/s, peak RSS {peakRss:F0} MB, kernels {KernelTier()}"));
             return;
         }
         using var stream = new MemoryStream();
@@ -89,10 +91,21 @@ internal static class BenchCommand
             writer.WriteNumber("images_per_s", Math.Round(imagesPerSecond, 2));
             writer.WriteNumber("gflops", Math.Round(gflops, 1));
             writer.WriteNumber("peak_rss_mb", Math.Round(peakRss, 1));
+            writer.WriteString("kernels", KernelTier());
             writer.WriteEndObject();
         }
         Console.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
     }
+
+    /// <summary>
+    /// The vector width the kernels run at, decided by the same test as the runtime's SIMD tier (which is internal).
+    /// Under NativeAOT these properties are constants fixed by the binary's IlcInstructionSet, not read from the CPU:
+    /// this shows whether a build can reach the AVX-512 kernels at all.
+    /// </summary>
+    private static string KernelTier() =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? "Vector512"
+        : Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported ? "Vector256"
+        : "Vector128";
 
     /// <summary>VmHWM from /proc (Linux); elsewhere the process's current peak working set.</summary>
     private static double PeakResidentMegabytes()
