@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Numerics.Tensors;
 using System.Text.Json;
 using ViTGen.Cli.Models;
 
@@ -65,7 +64,7 @@ internal static class ClassifyCommand
         for (int i = 0; i < ok.Count; i++)
         {
             var probabilities = logits.AsSpan(i * config.Classes, config.Classes);
-            TensorPrimitives.SoftMax(probabilities, probabilities);
+            Classification.Probabilities(probabilities);
             output.Result(ok[i].Path, probabilities);
         }
         return ok.Count == batch.Length;
@@ -74,12 +73,12 @@ internal static class ClassifyCommand
     /// <summary>Prints results as text or JSON lines (Utf8JsonWriter: no reflection, AOT-safe).</summary>
     private sealed class Output(bool json, int top, string[] labels)
     {
-        private string Label(int index) => index < labels.Length ? labels[index] : $"class {index}";
+        private string Label(int index) => Classification.Label(labels, index);
 
         public void Result(string path, ReadOnlySpan<float> probabilitySpan)
         {
             var probabilities = probabilitySpan.ToArray();
-            var ranked = Enumerable.Range(0, probabilities.Length).OrderByDescending(i => probabilities[i]).Take(top).ToArray();
+            var ranked = Classification.Rank(probabilities, top);
             if (!json)
             {
                 var others = string.Join(", ", ranked.Skip(1).Select(i => $"{Label(i)} {probabilities[i]:P1}"));
@@ -89,19 +88,8 @@ internal static class ClassifyCommand
             WriteJson(writer =>
             {
                 writer.WriteString("path", path);
-                writer.WriteNumber("index", ranked[0]);
-                writer.WriteString("label", Label(ranked[0]));
-                writer.WriteNumber("probability", probabilities[ranked[0]]);
-                writer.WriteStartArray("top");
-                foreach (int i in ranked)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteNumber("index", i);
-                    writer.WriteString("label", Label(i));
-                    writer.WriteNumber("probability", probabilities[i]);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
+                // The fields `vitgen serve` answers POST /v1/classify with: one implementation for both.
+                Classification.WriteFields(writer, probabilities, ranked, labels);
             });
         }
 
