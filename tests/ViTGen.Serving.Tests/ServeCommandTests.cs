@@ -22,11 +22,20 @@ public sealed partial class ServeCommandTests
     [InlineData("--urls", "ftp://127.0.0.1:21", "--urls")]
     [InlineData("--max-batch", "many", "many")]
     [InlineData("--model", "/nonexistent/model-dir", "model.json")]
+    [InlineData("--random-weights", "nope", "nope")]
     public void A_bad_option_exits_2_with_a_message_naming_it(string option, string value, string named)
     {
         var result = CliRunner.Run("serve", option, value);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains(named, result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Random_weights_and_a_model_directory_exclude_each_other()
+    {
+        var result = CliRunner.Run("serve", "--random-weights", "tiny32", "--model", ".");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("exclude", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

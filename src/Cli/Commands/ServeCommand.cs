@@ -27,24 +27,48 @@ internal static class ServeCommand
         var maxQueue = new Option<int>("--max-queue") { Description = "Images that may wait; more are refused with 503 and Retry-After.", DefaultValueFactory = _ => defaults.MaxQueue };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body (413 beyond). Default 32 MiB.", DefaultValueFactory = _ => defaults.MaxBodyBytes };
         var maxPixels = ModelCommand.MaxPixels();
+        var random = new Option<string?>("--random-weights")
+        {
+            Description = $"Instead of --model: a benchmark model ({string.Join(", ", ModelCatalog.Benchmarks.Select(m => m.Name))}) with random weights and ImageNet preprocessing, for load tests.",
+        };
         var command = new Command("serve", "Serve a compiled ViT over HTTP: POST /v1/classify[?top=K], POST /v1/embed, GET /healthz, GET /metrics.")
-            { model, urls, threads, maxBatch, maxDelay, maxQueue, maxBody, maxPixels };
-        command.SetAction(r => Run(r.GetValue(model), new Settings(r.GetValue(urls), r.GetValue(threads), r.GetValue(maxBatch), r.GetValue(maxDelay),
+            { model, urls, threads, maxBatch, maxDelay, maxQueue, maxBody, maxPixels, random };
+        command.SetAction(r => Run(r.GetValue(model), r.GetValue(random), new Settings(r.GetValue(urls), r.GetValue(threads), r.GetValue(maxBatch), r.GetValue(maxDelay),
             r.GetValue(maxQueue), r.GetValue(maxBody), r.GetValue(maxPixels))));
         return command;
     }
 
-    private static int Run(string? modelDirectory, Settings settings)
+    private static int Run(string? modelDirectory, string? randomWeights, Settings settings)
     {
         if (Validate(settings) is { } problem)
         {
             Console.Error.WriteLine("error: " + problem);
             return 2;
         }
-        if (ModelCommand.Resolve(modelDirectory) is not { } resolved) return 2;
+        string? temporary = null;
+        ModelCommand.Resolved? resolved;
+        if (randomWeights is null) resolved = ModelCommand.Resolve(modelDirectory);
+        else if (modelDirectory is not null)
+        {
+            Console.Error.WriteLine("error: --random-weights and --model exclude each other");
+            return 2;
+        }
+        else if (ModelCatalog.Benchmarks.FirstOrDefault(m => m.Name == randomWeights) is not { } entry)
+        {
+            Console.Error.WriteLine($"error: unknown --random-weights model '{randomWeights}'; choose one of {string.Join(", ", ModelCatalog.Benchmarks.Select(m => m.Name))}");
+            return 2;
+        }
+        else
+        {
+            temporary = RandomCheckpoint.Write(entry, Path.GetTempPath());
+            resolved = new ModelCommand.Resolved(RandomConfig(entry.Architecture), temporary, entry);
+        }
+        if (resolved is null) return 2;
         try
         {
             using var app = Build(resolved, settings);
+            // The random checkpoint is read at start (the weights are packed into the model's own memory).
+            if (temporary is not null) app.Lifetime.ApplicationStarted.Register(() => File.Delete(temporary));
             app.Run(); // returns after SIGTERM or Ctrl+C, once the requests in flight are answered
             return 0;
         }
@@ -59,7 +83,15 @@ internal static class ServeCommand
             Console.Error.WriteLine("error: " + e.Message);
             return 2;
         }
+        finally
+        {
+            if (temporary is not null) File.Delete(temporary);
+        }
     }
+
+    /// <summary>A config for a random-weight catalog model: its shapes, timm's ImageNet eval transform, no labels.</summary>
+    private static ModelConfig RandomConfig(VitArchitecture a) => new(a.ImageSize, a.Patch, a.Channels, a.Classes, a.Dim, a.Depth, a.Heads, a.MlpDim,
+        VitPreprocessing.ImageNetMean.ToArray(), VitPreprocessing.ImageNetStd.ToArray(), 0.875, VitInterpolation.Bicubic, []);
 
     /// <summary>Why <paramref name="settings"/> cannot be served, or null.</summary>
     internal static string? Validate(Settings settings)
