@@ -13,10 +13,11 @@ public sealed class VitServingOptions
     public int MaxBatch { get; set; } = 16;
 
     /// <summary>
-    /// How long the batcher waits, after the first image of a batch, for more to arrive (requests arriving while a batch
-    /// runs are batched without waiting). Default 1 ms.
+    /// How long the batcher waits, after the first image of a batch, for more to arrive. Default 0: no waiting; the
+    /// images that arrive while a pass runs form the next batch. On Fashion-MNIST (2 cores, loopback) a 1 ms wait cut
+    /// one client's throughput from 736 to 210 requests/s (the timer fires late) and 32 clients' from 1584 to 1295.
     /// </summary>
-    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromMilliseconds(1);
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.Zero;
 
     /// <summary>Images waiting for the batcher beyond which requests are refused with 503 and <c>Retry-After</c>. Default 256.</summary>
     public int MaxQueue { get; set; } = 256;
