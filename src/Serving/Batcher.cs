@@ -49,7 +49,7 @@ internal sealed class Batcher : IAsyncDisposable
         _pooledSize = architecture.Dim;
         _metrics = metrics;
         _queue = Channel.CreateBounded<Job>(new BoundedChannelOptions(options.MaxQueue) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        _pixels = new float[(long)_maxBatch * _inputSize <= Array.MaxLength ? _maxBatch * _inputSize : throw new ArgumentOutOfRangeException(nameof(options), "MaxBatch x the model's input size is too large for one array")];
+        _pixels = new float[_maxBatch * _inputSize]; // VitServingOptions.Validate keeps this below Array.MaxLength
         _outputs = new float[_maxBatch * Math.Max(_outputSize, _pooledSize)];
         metrics.ObserveQueueDepth(() => _queue.Reader.Count);
         _loop = Task.Run(RunAsync);

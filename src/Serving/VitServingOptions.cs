@@ -3,7 +3,10 @@ namespace ViTGen;
 /// <summary>How a served model batches requests and what input it accepts.</summary>
 public sealed class VitServingOptions
 {
-    /// <summary>The largest body accepted, in bytes (Kestrel's <c>MaxRequestBodySize</c> is set to the same). Default 32 MiB.</summary>
+    /// <summary>
+    /// The largest body accepted, in bytes, below <see cref="Array.MaxLength"/> (Kestrel's <c>MaxRequestBodySize</c> is
+    /// set to the same). Default 32 MiB.
+    /// </summary>
     public long MaxBodyBytes { get; set; } = 32L << 20;
 
     /// <summary>Images declaring more pixels than this are refused from their header (<see cref="VitImageOptions.MaxPixels"/>).</summary>
@@ -38,8 +41,12 @@ public sealed class VitServingOptions
     internal void Validate(VitArchitecture architecture)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBodyBytes, 1, nameof(MaxBodyBytes));
+        // One byte array holds the body, and one more byte tells a chunked body over the limit.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBodyBytes, Array.MaxLength - 1, nameof(MaxBodyBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPixels, 1, nameof(MaxPixels));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatch, 1, nameof(MaxBatch));
+        // The batcher gathers a batch's pixels in one array.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatch, Array.MaxLength / Math.Max(architecture.InputSize, architecture.OutputSize), nameof(MaxBatch));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxDelay, TimeSpan.Zero, nameof(MaxDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueue, 1, nameof(MaxQueue));
         ArgumentOutOfRangeException.ThrowIfLessThan(Threads, 1, nameof(Threads));

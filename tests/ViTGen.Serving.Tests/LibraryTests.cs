@@ -46,6 +46,8 @@ public sealed class LibraryTests
     {
         var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
         Assert.Contains("MaxBatch", Assert.ThrowsAny<ArgumentException>(() => services.AddVitModel<UserFashionVit>("w.safetensors", o => { o.Preprocessing = GatedModel.Preprocessing; o.MaxBatch = 0; })).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxBatch", Assert.ThrowsAny<ArgumentException>(() => services.AddVitModel<UserFashionVit>("w.safetensors", o => { o.Preprocessing = GatedModel.Preprocessing; o.MaxBatch = 10_000_000; })).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxBodyBytes", Assert.ThrowsAny<ArgumentException>(() => services.AddVitModel<UserFashionVit>("w.safetensors", o => { o.Preprocessing = GatedModel.Preprocessing; o.MaxBodyBytes = 1L << 40; })).Message, StringComparison.Ordinal);
         Assert.Contains("MaxQueue", Assert.ThrowsAny<ArgumentException>(() => services.AddVitModel<UserFashionVit>("w.safetensors", o => { o.Preprocessing = GatedModel.Preprocessing; o.MaxQueue = 0; })).Message, StringComparison.Ordinal);
         Assert.Contains("MaxDelay", Assert.ThrowsAny<ArgumentException>(() => services.AddVitModel<UserFashionVit>("w.safetensors", o => { o.Preprocessing = GatedModel.Preprocessing; o.MaxDelay = TimeSpan.FromMilliseconds(-1); })).Message, StringComparison.Ordinal);
         // A 1-channel model has no default transform; an 8x8 one makes the wrong number of floats for 28x28.

@@ -12,11 +12,13 @@ public sealed partial class ServeCommandTests
 {
     [Theory]
     [InlineData("--max-batch", "0", "--max-batch")]
+    [InlineData("--max-batch", "100000", "--max-batch")]
     [InlineData("--max-queue", "0", "--max-queue")]
     [InlineData("--max-delay-ms", "-1", "--max-delay-ms")]
     [InlineData("--max-delay-ms", "100000", "--max-delay-ms")]
     [InlineData("--threads", "0", "--threads")]
     [InlineData("--max-body-bytes", "0", "--max-body-bytes")]
+    [InlineData("--max-body-bytes", "10000000000", "--max-body-bytes")]
     [InlineData("--max-pixels", "0", "--max-pixels")]
     [InlineData("--urls", "not a url", "--urls")]
     [InlineData("--urls", "ftp://127.0.0.1:21", "--urls")]

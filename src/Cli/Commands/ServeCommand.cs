@@ -97,10 +97,10 @@ internal static class ServeCommand
     internal static string? Validate(Settings settings)
     {
         if (settings.Threads < 1) return "--threads must be at least 1";
-        if (settings.MaxBatch < 1) return $"--max-batch must be at least 1, not {settings.MaxBatch}";
+        if (settings.MaxBatch is < 1 or > 4096) return $"--max-batch must be 1 to 4096, not {settings.MaxBatch}";
         if (settings.MaxDelayMs is < 0 or > 10_000) return $"--max-delay-ms must be 0 to 10000, not {settings.MaxDelayMs}";
         if (settings.MaxQueue < 1) return $"--max-queue must be at least 1, not {settings.MaxQueue}";
-        if (settings.MaxBodyBytes < 1) return $"--max-body-bytes must be at least 1, not {settings.MaxBodyBytes}";
+        if (settings.MaxBodyBytes is < 1 or >= 2_147_483_591) return $"--max-body-bytes must be 1 to 2147483590 (one array), not {settings.MaxBodyBytes}";
         if (settings.MaxPixels < 1) return $"--max-pixels must be at least 1, not {settings.MaxPixels}";
         if (settings.Urls is { } urls && urls.Split(';', StringSplitOptions.RemoveEmptyEntries).Any(u => !IsUrl(u)))
             return $"--urls must be http(s)://HOST:PORT addresses separated by ';', not '{urls}'";
