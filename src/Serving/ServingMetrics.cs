@@ -7,7 +7,7 @@ namespace ViTGen;
 /// <summary>
 /// The server's instruments on a <see cref="Meter"/> named <see cref="MeterName"/> (so dotnet-counters or an
 /// OpenTelemetry exporter can listen too), and a <see cref="MeterListener"/> of this meter alone that keeps the totals
-/// <c>GET /metrics</c> prints in Prometheus' text format. A hand-written exporter rather than a package: it is ~150 lines,
+/// <c>GET /metrics</c> prints in Prometheus' text format. A hand-written exporter rather than a package: this one file,
 /// reflection-free under NativeAOT, and knows the bucket bounds of each histogram.
 /// </summary>
 internal sealed class ServingMetrics : IDisposable
