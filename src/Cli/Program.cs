@@ -16,6 +16,7 @@ internal static class Program
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(AttentionCommand.Create());
         root.Subcommands.Add(FeaturesCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         // `vitgen` alone is the quick start: the bundled model on the bundled images.
         if (args.Length == 0) args = ["classify"];
         var parsed = root.Parse(args);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Numerics.Tensors;
 using System.Text.Json;
 using ViTGen.Cli.Batch;
 using ViTGen.Cli.Models;
@@ -197,7 +196,7 @@ internal static class ClassifyCommand
                 continue;
             }
             var probabilities = logits.AsSpan(image++ * config.Classes, config.Classes);
-            TensorPrimitives.SoftMax(probabilities, probabilities);
+            Classification.Probabilities(probabilities);
             output.Result(batch[i].Path, probabilities);
         }
         return read == batch.Length;
@@ -213,12 +212,12 @@ internal static class ClassifyCommand
 
         public int Failed { get; private set; }
 
-        private string Label(int index) => index < labels.Length ? labels[index] : $"class {index}";
+        private string Label(int index) => Classification.Label(labels, index);
 
         public void Result(string path, ReadOnlySpan<float> probabilitySpan)
         {
             var probabilities = probabilitySpan.ToArray();
-            var ranked = Enumerable.Range(0, probabilities.Length).OrderByDescending(i => probabilities[i]).Take(top).ToArray();
+            var ranked = Classification.Rank(probabilities, top);
             Classified++;
             if (!json)
             {
@@ -229,19 +228,8 @@ internal static class ClassifyCommand
             WriteJson(writer =>
             {
                 writer.WriteString("path", path);
-                writer.WriteNumber("index", ranked[0]);
-                writer.WriteString("label", Label(ranked[0]));
-                writer.WriteNumber("probability", probabilities[ranked[0]]);
-                writer.WriteStartArray("top");
-                foreach (int i in ranked)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteNumber("index", i);
-                    writer.WriteString("label", Label(i));
-                    writer.WriteNumber("probability", probabilities[i]);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
+                // The fields `vitgen serve` answers POST /v1/classify with: one implementation for both.
+                Classification.WriteFields(writer, probabilities, ranked, labels);
             });
         }
 
