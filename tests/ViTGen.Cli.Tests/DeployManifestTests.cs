@@ -248,9 +248,9 @@ public sealed class DeployManifestTests : IDisposable
     /// <summary>
     /// The command the image runs has every option the entrypoint and the Deployment pass. Read from the command's
     /// help: parsing with --help reports no errors (System.CommandLine lets help win), so the test looks for the
-    /// command's own usage line and each option in it. Needs `vitgen serve` (h-serve's branch).
+    /// command's own usage line and each option in it.
     /// </summary>
-    [Fact(Skip = "needs `vitgen serve` from the h-serve branch; the integrator removes this Skip when merging it")]
+    [Fact]
     public void TheEntrypointAndTheDeploymentsArgumentsAreOptionsOfTheServeCommand()
     {
         var entrypoint = Dockerfile.Entrypoint;
