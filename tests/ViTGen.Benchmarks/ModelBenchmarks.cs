@@ -23,7 +23,7 @@ public class ModelBenchmarks
     public void Setup()
     {
         var entry = ModelCatalog.Find(Model)!;
-        string weights = RandomCheckpoint.Write(entry, Path.GetTempPath());
+        string weights = entry.WriteRandomCheckpoint(Path.GetTempPath());
         try
         {
             _model = entry.Load(weights, new VitOptions { Threads = Threads });

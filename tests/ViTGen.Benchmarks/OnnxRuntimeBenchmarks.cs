@@ -47,7 +47,7 @@ public class OnnxRuntimeBenchmarks
             ?? throw new InvalidOperationException($"'{Model}' is not in the CLI's model catalog.");
         var architecture = entry.Architecture;
 
-        string weights = RandomCheckpoint.Write(entry, Path.GetTempPath());
+        string weights = entry.WriteRandomCheckpoint(Path.GetTempPath());
         try
         {
             _vitgen = entry.Load(weights, new VitOptions { Threads = Threads });

@@ -1,7 +1,5 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using ViTGen;
 using ViTGen.GpuSmoke;
 using ViTGen.Tests.Parity;
@@ -107,7 +105,7 @@ internal static class GpuSmoke
             string path = Path.Combine(Path.GetTempPath(), $"vitgen-gpu-smoke-b16-{Environment.ProcessId}.safetensors");
             try
             {
-                RandomCheckpoint(path);
+                ViTGen.Cli.Models.RandomCheckpoint.Write(VitB16.Architecture, path);
                 using var model = VitB16.Load(path);
                 var pixels = new float[VitB16.InputSize];
                 var output = Poisoned(VitB16.OutputSize);
@@ -272,7 +270,7 @@ internal static class GpuSmoke
         string path = Path.Combine(Path.GetTempPath(), $"vitgen-gpu-smoke-b16-{Environment.ProcessId}.safetensors");
         try
         {
-            RandomCheckpoint(path);
+            ViTGen.Cli.Models.RandomCheckpoint.Write(VitB16.Architecture, path);
             var random = new Random(1);
             var pixels = new float[64 * VitB16.InputSize];
             for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(random.NextDouble() * 4 - 2);
@@ -319,43 +317,6 @@ internal static class GpuSmoke
         finally
         {
             File.Delete(path);
-        }
-    }
-
-    /// <summary>A timm-named checkpoint of small random weights (unit LayerNorm scales), like `vitgen bench` writes.</summary>
-    private static void RandomCheckpoint(string path)
-    {
-        var tensors = VitB16.Architecture.TimmTensors();
-        var header = new StringBuilder("{");
-        long offset = 0;
-        foreach (var (name, shape) in tensors)
-        {
-            long bytes = shape.Aggregate(4L, (a, d) => a * d);
-            if (header.Length > 1) header.Append(',');
-            header.Append(Invariant($"\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}}"));
-            offset += bytes;
-        }
-        header.Append('}');
-        while (header.Length % 8 != 0) header.Append(' ');
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        var length = new byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-        file.Write(length);
-        file.Write(Encoding.UTF8.GetBytes(header.ToString()));
-        var random = new Random(0);
-        var buffer = new byte[1 << 20];
-        foreach (var (name, shape) in tensors)
-        {
-            long count = shape.Aggregate(1L, (a, d) => a * d);
-            bool unit = shape.Length == 1 && name.EndsWith(".weight", StringComparison.Ordinal);
-            for (long written = 0; written < count;)
-            {
-                int chunk = (int)Math.Min(count - written, buffer.Length / 4);
-                for (int i = 0; i < chunk; i++)
-                    BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), unit ? 1f : (float)(random.NextDouble() - 0.5) * 0.04f);
-                file.Write(buffer, 0, chunk * 4);
-                written += chunk;
-            }
         }
     }
 

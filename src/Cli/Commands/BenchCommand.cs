@@ -38,7 +38,7 @@ internal static class BenchCommand
                 : "error: --threads, --batch and --iterations must be at least 1");
             return 2;
         }
-        string weights = RandomCheckpoint.Write(entry, Path.GetTempPath());
+        string weights = entry.WriteRandomCheckpoint(Path.GetTempPath());
         ICompiledModel model;
         try
         {

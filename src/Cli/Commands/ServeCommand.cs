@@ -60,7 +60,7 @@ internal static class ServeCommand
         }
         else
         {
-            temporary = RandomCheckpoint.Write(entry, Path.GetTempPath());
+            temporary = entry.WriteRandomCheckpoint(Path.GetTempPath());
             resolved = new ModelCommand.Resolved(RandomConfig(entry.Architecture), temporary, entry);
         }
         if (resolved is null) return 2;

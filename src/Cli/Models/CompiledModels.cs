@@ -51,6 +51,14 @@ internal sealed record ModelEntry(string Name, VitArchitecture Architecture, Fun
     /// <summary>The attribute that compiles it, as the generator's metadata spells it.</summary>
     public string Attribute => Architecture.ToAttribute();
 
+    /// <summary>Writes a checkpoint of random weights (<see cref="RandomCheckpoint"/>) into <paramref name="directory"/>; returns its path.</summary>
+    public string WriteRandomCheckpoint(string directory)
+    {
+        string path = Path.Combine(directory, $"vitgen-bench-{Name}-{Environment.ProcessId}.safetensors");
+        RandomCheckpoint.Write(Architecture, path);
+        return path;
+    }
+
     /// <summary>Multiply-adds of one image: a hybrid's trunk, patch embedding, per block qkv/scores/context/proj/MLP, head.</summary>
     public double MultiplyAdds
     {

@@ -8,12 +8,13 @@ namespace ViTGen.Cli.Models;
 /// download: the tensors the model's generated metadata lists (<see cref="VitArchitecture.TimmTensors"/>). Values
 /// are small (a ViT with N(0, 0.02)-like weights and unit LayerNorm scales), like a fresh timm init.
 /// </summary>
+/// <remarks>Linked into the GPU smoke program (tests/gpu), so it depends on the runtime only.</remarks>
 internal static class RandomCheckpoint
 {
-    public static string Write(ModelEntry model, string directory)
+    /// <summary>Writes the checkpoint of <paramref name="architecture"/> to <paramref name="path"/>, with seed 0.</summary>
+    public static void Write(VitArchitecture architecture, string path)
     {
-        var tensors = model.Architecture.TimmTensors();
-        string path = Path.Combine(directory, $"vitgen-bench-{model.Name}-{Environment.ProcessId}.safetensors");
+        var tensors = architecture.TimmTensors();
         var header = new StringBuilder("{");
         long offset = 0;
         foreach (var (name, shape) in tensors)
@@ -50,6 +51,5 @@ internal static class RandomCheckpoint
                 written += chunk;
             }
         }
-        return path;
     }
 }
