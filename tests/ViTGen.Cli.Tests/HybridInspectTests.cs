@@ -16,7 +16,7 @@ public sealed class HybridInspectTests : IDisposable
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid", name + ".safetensors");
 
     /// <summary>
-    /// The four fixtures of tests/fixtures/make_hybrid_fixtures.py, with the values of its FIXTURES configurations:
+    /// The fixtures of tests/fixtures/make_hybrid_fixtures.py, with the values of its FIXTURES configurations:
     /// layers, width, patch, and the image size it was made at. The rest is derived by hand from timm's geometry
     /// (every 'same'-padded stride-2 layer rounds up, so n pixels leave ceil(n / stride) after the trunk):
     /// feature channels are the width (stem only) or 4 · width · 2^(stages - 1); the grid is the script's
@@ -30,6 +30,7 @@ public sealed class HybridInspectTests : IDisposable
         { "hybrid_stem_w64", [], 64, 1, 7, 50, 64, 13, 49, 52 },  // 50 -> 25 -> 13; stride 4: 4·12+1 .. 4·13
         { "hybrid_r1", [1], 64, 1, 5, 50, 256, 13, 49, 52 },      // stage 0 has stride 1: as above, 4·64 channels
         { "hybrid_r21", [2, 1], 32, 1, 10, 72, 256, 9, 65, 72 },  // 72 -> 36 -> 18 -> 18 -> 9; stride 8: 8·8+1 .. 8·9
+        { "hybrid_r111", [1, 1, 1], 32, 1, 6, 33, 512, 3, 33, 48 }, // 33 -> 17 -> 9 -> 9 -> 5 -> 3; stride 16: 16·2+1 .. 16·3
     };
 
     [Theory]

@@ -15,6 +15,7 @@ internal static class HybridFixtures
         ["hybrid_stem_w64"] = HybridStemW64.Architecture,
         ["hybrid_r1"] = HybridR1.Architecture,
         ["hybrid_r21"] = HybridR21.Architecture,
+        ["hybrid_r111"] = HybridR111.Architecture,
     };
 
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid");
@@ -99,6 +100,7 @@ public sealed class HybridParityTests(ITestOutputHelper output)
     [InlineData("hybrid_stem_w64")]
     [InlineData("hybrid_r1")]
     [InlineData("hybrid_r21")]
+    [InlineData("hybrid_r111")]
     public void ArchitectureListsExactlyTheCheckpointsTensors(string name)
     {
         var architecture = HybridFixtures.Architectures[name];
