@@ -72,4 +72,39 @@ public sealed class HybridExplainTests(ITestOutputHelper output)
         Numerics.AssertClose(pooled, expectedPooled, ParityTests.Bound, out double pooledError);
         output.WriteLine($"{name}, {threads} thread(s): features relative L2 {featureError:E2}, pooled {pooledError:E2}");
     }
+
+    /// <summary>
+    /// The position embedding's similarity map lies on the feature map's grid (3 x 3 for r111's 33 pixels through a
+    /// stride-16 trunk, 9 x 9 for r21's 72 through stride 8), checked against cosines computed here in double from
+    /// the stored <c>pos_embed</c> rows after the class token.
+    /// </summary>
+    [Theory]
+    [InlineData("hybrid_r111", 3)]
+    [InlineData("hybrid_r21", 9)]
+    public void PositionSimilarityLiesOnTheFeatureMapsGrid(string name, int grid)
+    {
+        string path = Path.Combine(HybridFixtures.Directory, name + ".safetensors");
+        float[] similarity = VitPositionEmbedding.Similarity(path, out int side);
+        Assert.Equal(grid, side);
+        using var file = SafeTensorsFile.Open(path);
+        var pos = new float[file.GetTensor("pos_embed").ElementCount];
+        file.ReadFloat32("pos_embed", pos);
+        int dim = pos.Length / (1 + grid * grid), patches = grid * grid;
+        Assert.Equal(patches * patches, similarity.Length);
+        for (int p = 0; p < patches; p++)
+        {
+            for (int q = 0; q < patches; q++)
+            {
+                double dot = 0, pp = 0, qq = 0;
+                for (int i = 0; i < dim; i++)
+                {
+                    double a = pos[(1 + p) * dim + i], b = pos[(1 + q) * dim + i];
+                    dot += a * b;
+                    pp += a * a;
+                    qq += b * b;
+                }
+                Assert.Equal(dot / Math.Sqrt(pp * qq), similarity[p * patches + q], 1e-6);
+            }
+        }
+    }
 }
