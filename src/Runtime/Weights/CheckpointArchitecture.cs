@@ -18,6 +18,12 @@ namespace ViTGen;
 /// <c>dist_token</c>, <c>fc_norm</c>).
 /// </para>
 /// <para>
+/// A hybrid (tensors under <c>patch_embed.backbone</c>, timm's <c>HybridEmbed</c>): <see cref="VitArchitecture.HybridLayers"/>
+/// from the stage and block indices, <see cref="VitArchitecture.HybridWidth"/> and <see cref="VitArchitecture.Channels"/>
+/// from the stem convolution, every other trunk shape checked against them; <see cref="VitArchitecture.ImageSize"/> is
+/// the grid × patch × <see cref="TrunkStride"/>, the largest of the sizes from <see cref="SmallestImageSize"/> up that give the grid.
+/// </para>
+/// <para>
 /// Not recorded in weights, so guessed and listed in <see cref="Notes"/>: <see cref="VitArchitecture.Heads"/> (dim / 64, the usual
 /// head width; 1 when dim is not a multiple of 64), <see cref="VitArchitecture.Activation"/> and <see cref="VitArchitecture.NormEps"/> (the
 /// dialect's convention: exact GELU with eps 1e-6 for timm and torchvision, 1e-12 for Hugging Face, QuickGELU with
