@@ -63,7 +63,7 @@ public sealed class ResampledCheckpointTests : IDisposable
         return result;
     }
 
-    private static void WriteSafeTensors(string path, List<(string Name, long[] Shape, float[] Data)> tensors)
+    internal static void WriteSafeTensors(string path, List<(string Name, long[] Shape, float[] Data)> tensors)
     {
         using var header = new MemoryStream();
         using (var w = new Utf8JsonWriter(header))

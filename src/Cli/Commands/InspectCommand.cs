@@ -87,7 +87,16 @@ internal static class InspectCommand
         Field("dim", a.Dim.ToString(CultureInfo.InvariantCulture));
         Field("depth", a.Depth.ToString(CultureInfo.InvariantCulture));
         Field("channels", a.Channels.ToString(CultureInfo.InvariantCulture));
-        Field("imageSize", a.ImageSize.ToString(CultureInfo.InvariantCulture) + (a.NoEmbedClass ? " (pos_embed covers the patches only)" : ""));
+        Field("imageSize", a.ImageSize.ToString(CultureInfo.InvariantCulture) + (a.NoEmbedClass ? " (pos_embed covers the patches only)" : "")
+            + (a.SmallestImageSize != a.ImageSize ? string.Create(CultureInfo.InvariantCulture, $" (the largest of {a.SmallestImageSize}..{a.ImageSize}, which all give the same grid)") : ""));
+        if (a.HybridLayers is { } layers)
+        {
+            Field("hybridLayers", "[" + string.Join(", ", layers.Select(l => l.ToString(CultureInfo.InvariantCulture))) + "]"
+                + (layers.Count == 0 ? " (the stem only)" : " (bottlenecks per ResNetV2 stage)"));
+            Field("hybridWidth", a.HybridWidth.ToString(CultureInfo.InvariantCulture) + " (the stem's channels)");
+            Field("featureMap", string.Create(CultureInfo.InvariantCulture,
+                $"{a.FeatureChannels} channels, {FeatureSide(a)} x {FeatureSide(a)} (the trunk's stride is {a.TrunkStride}; the patch embedding reads this map)"));
+        }
         Field("posEmbed", PositionGrid(a));
         Field("classes", a.Classes.ToString(CultureInfo.InvariantCulture) + (a.Classes == 0 ? " (no head: Forward writes pooled features)" : ""));
         Field("mlpDim", a.MlpDim.ToString(CultureInfo.InvariantCulture));
@@ -137,11 +146,17 @@ internal static class InspectCommand
     /// </summary>
     private static string PositionGrid(CheckpointArchitecture a)
     {
-        int grid = a.ImageSize / a.Patch, prefix = PositionPrefixRows(a);
+        int grid = a.PositionGrid, prefix = PositionPrefixRows(a);
         string rows = prefix == 0 ? "no prefix rows" : $"{prefix} prefix row{(prefix == 1 ? "" : "s")}";
+        string size = a.SmallestImageSize == a.ImageSize
+            ? string.Create(CultureInfo.InvariantCulture, $"{a.ImageSize} x {a.ImageSize} pixels ({a.Patch}-pixel patches)")
+            : string.Create(CultureInfo.InvariantCulture, $"{a.SmallestImageSize} to {a.ImageSize} pixels square ({a.Patch}-pixel patches of the trunk's feature map, stride {a.TrunkStride})");
         return string.Create(CultureInfo.InvariantCulture,
-            $"{grid} x {grid} grid + {rows}: trained at {a.ImageSize} x {a.ImageSize} pixels ({a.Patch}-pixel patches); a model compiled for another image size resamples it at load");
+            $"{grid} x {grid} grid + {rows}: trained at {size}; a model compiled for another image size resamples it at load");
     }
+
+    /// <summary>The side of the feature map the patch embedding reads (of a hybrid's trunk, or the image).</summary>
+    private static int FeatureSide(CheckpointArchitecture a) => a.PositionGrid * a.Patch;
 
     /// <summary>The class, distillation and register rows at the start of pos_embed (none with noEmbedClass).</summary>
     private static int PositionPrefixRows(CheckpointArchitecture a) => a.NoEmbedClass ? 0 : a.PrefixTokens;
@@ -190,13 +205,30 @@ internal static class InspectCommand
             w.WriteBoolean("distilled", a.Distilled);
             w.WriteString("pooling", a.Pooling == VitPooling.Avg ? "avg" : "token");
             w.WriteBoolean("no_embed_class", a.NoEmbedClass);
+            if (a.HybridLayers is { } layers)
+            {
+                w.WriteStartObject("hybrid");
+                w.WriteStartArray("layers");
+                foreach (int l in layers) w.WriteNumberValue(l);
+                w.WriteEndArray();
+                w.WriteNumber("width", a.HybridWidth);
+                w.WriteNumber("feature_channels", a.FeatureChannels);
+                w.WriteNumber("feature_size", FeatureSide(a));
+                w.WriteNumber("stride", a.TrunkStride);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("hybrid");
+            }
             w.WriteStartObject("pos_embed");
             w.WriteStartArray("grid");
-            w.WriteNumberValue(a.ImageSize / a.Patch);
-            w.WriteNumberValue(a.ImageSize / a.Patch);
+            w.WriteNumberValue(a.PositionGrid);
+            w.WriteNumberValue(a.PositionGrid);
             w.WriteEndArray();
             w.WriteNumber("prefix_rows", PositionPrefixRows(a));
             w.WriteNumber("image_size", a.ImageSize);
+            w.WriteNumber("smallest_image_size", a.SmallestImageSize);
             w.WriteEndObject();
             w.WriteString("activation", a.Activation.ToString());
             w.WriteNumber("norm_eps", double.Parse(a.NormEps.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));

@@ -19,7 +19,7 @@ public static class VitPositionEmbedding
     {
         using var reader = CheckpointReader.Open(checkpointPath);
         var a = CheckpointArchitecture.Infer(reader); // checks that the rows form a square grid (plus prefix tokens)
-        grid = a.ImageSize / a.Patch;
+        grid = a.PositionGrid;
         int rows = a.NoEmbedClass ? a.NumPatches : a.Tokens, skip = a.NoEmbedClass ? 0 : a.PrefixTokens, patches = grid * grid;
         var table = new float[(long)rows * a.Dim];
         reader.Read(TimmNames.PositionEmbedding, [1, rows, a.Dim], table);

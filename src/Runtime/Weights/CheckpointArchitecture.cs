@@ -18,6 +18,12 @@ namespace ViTGen;
 /// <c>dist_token</c>, <c>fc_norm</c>).
 /// </para>
 /// <para>
+/// A hybrid (tensors under <c>patch_embed.backbone</c>, timm's <c>HybridEmbed</c>): <see cref="VitArchitecture.HybridLayers"/>
+/// from the stage and block indices, <see cref="VitArchitecture.HybridWidth"/> and <see cref="VitArchitecture.Channels"/>
+/// from the stem convolution, every other trunk shape checked against them; <see cref="VitArchitecture.ImageSize"/> is
+/// the grid × patch × <see cref="TrunkStride"/>, the largest of the sizes from <see cref="SmallestImageSize"/> up that give the grid.
+/// </para>
+/// <para>
 /// Not recorded in weights, so guessed and listed in <see cref="Notes"/>: <see cref="VitArchitecture.Heads"/> (dim / 64, the usual
 /// head width; 1 when dim is not a multiple of 64), <see cref="VitArchitecture.Activation"/> and <see cref="VitArchitecture.NormEps"/> (the
 /// dialect's convention: exact GELU with eps 1e-6 for timm and torchvision, 1e-12 for Hugging Face, QuickGELU with
@@ -40,6 +46,23 @@ public sealed record CheckpointArchitecture : VitArchitecture
     /// epsilon, tensors a compiled model would not read, tensors it would miss.
     /// </summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>
+    /// The smallest image size with the position embedding's grid. <see cref="VitArchitecture.ImageSize"/> is the
+    /// largest, grid × patch for a plain ViT; a hybrid's trunk pads the 'same' way, rounding each stride-2 layer up,
+    /// so every size from this one to grid × patch × the trunk's stride (4 for the stem, × 2 per stage after the
+    /// first; the size timm's configurations use) yields the same tokens.
+    /// </summary>
+    public int SmallestImageSize { get; init; }
+
+    /// <summary>Channels the patch embedding reads: the image's, or the last feature map's of a hybrid's trunk.</summary>
+    public int FeatureChannels => HybridLayers is { } l ? HybridGeometry.FeatureChannels(HybridWidth, l.Count) : Channels;
+
+    /// <summary>Image pixels per feature-map pixel of a hybrid's trunk (4 for the stem, × 2 per stage after the first); 1 for a plain ViT.</summary>
+    public int TrunkStride => HybridLayers is { } l ? HybridGeometry.Stride(l.Count) : 1;
+
+    /// <summary>The side of the position embedding's square grid of patches.</summary>
+    public int PositionGrid => (HybridLayers is null ? ImageSize : HybridGeometry.FeatureSize(ImageSize, HybridLayers.Count)) / Math.Max(Patch, 1);
 
     /// <summary>Opens a checkpoint and infers its architecture.</summary>
     /// <param name="path">The <c>.safetensors</c> file.</param>
@@ -71,6 +94,17 @@ public sealed record CheckpointArchitecture : VitArchitecture
                 $"{where}: the patch embedding has shape {ShapeText.Format(patchWeight)}; expected [dim, channels, patch, patch] with square patches");
         }
         int dim = ToInt(patchWeight[0]), channels = ToInt(patchWeight[1]), patch = ToInt(patchWeight[2]);
+        (IReadOnlyList<int> Layers, int Width, int Channels)? trunk = InferTrunk(reader, where);
+        if (trunk is { } t)
+        {
+            int features = HybridGeometry.FeatureChannels(t.Width, t.Layers.Count);
+            if (channels != features)
+            {
+                throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                    $"{where}: the patch embedding reads {channels} channels, but a ResNetV2 trunk of width {t.Width} with {t.Layers.Count} stage{(t.Layers.Count == 1 ? "" : "s")} ends with {features}: the trunk's widths are inconsistent"));
+            }
+            channels = t.Channels;
+        }
         bool patchBias = reader.Contains(TimmNames.PatchEmbedding + TimmNames.Bias);
         bool preNorm = reader.Contains(TimmNames.PreNorm + TimmNames.Weight);
 
@@ -116,7 +150,8 @@ public sealed record CheckpointArchitecture : VitArchitecture
                 $"{where}: the position embedding has {pos[1]} rows, which is neither a square grid of patches plus {prefix} prefix token{(prefix == 1 ? "" : "s")} nor a square grid alone; non-square images are not supported"));
         }
 
-        if ((long)grid * patch > int.MaxValue)
+        int stride = trunk is { } s ? HybridGeometry.Stride(s.Layers.Count) : 1;
+        if ((long)grid * patch * stride > int.MaxValue)
         {
             throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
                 $"{where}: the position embedding's {grid} x {grid} grid of {patch}-pixel patches makes images wider than {int.MaxValue} pixels"));
@@ -138,12 +173,19 @@ public sealed record CheckpointArchitecture : VitArchitecture
 
         var architecture = new CheckpointArchitecture
         {
-            Patch = patch, Dim = dim, Depth = depth, Heads = heads, ImageSize = grid * patch, Channels = channels,
+            Patch = patch, Dim = dim, Depth = depth, Heads = heads, ImageSize = grid * patch * stride, Channels = channels,
             Classes = classes, MlpDim = mlpDim, QkvBias = qkvBias, ClassToken = classToken, Pooling = pooling,
             Activation = activation, NormEps = eps, LayerScale = layerScale, Registers = registers,
             NoEmbedClass = noEmbedClass, PreNorm = preNorm, Distilled = distilled,
             Dialect = reader.Dialect, DialectName = reader.DialectName,
+            HybridLayers = trunk?.Layers, HybridWidth = trunk?.Width ?? 64,
+            // 'same' padding rounds up: every size whose trunk output is grid * patch wide has the same tokens.
+            SmallestImageSize = trunk is null ? grid * patch : (grid * patch - 1) * stride + 1,
         };
+        if (trunk is { } hybrid && hybrid.Width % HybridGeometry.Groups != 0)
+        {
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"hybridWidth: the trunk's width {hybrid.Width} is not a multiple of the {HybridGeometry.Groups} GroupNorm groups; the generator refuses it (VITG0020)."));
+        }
 
         if (preNorm && patchBias)
         {
@@ -162,7 +204,7 @@ public sealed record CheckpointArchitecture : VitArchitecture
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
         long parameters = 0;
-        foreach (string timmName in architecture.Manifest().Tensors(reader.Dialect == CheckpointDialect.OpenAiClip).Select(t => t.Key))
+        foreach ((string timmName, int[] expected) in architecture.Manifest().Tensors(reader.Dialect == CheckpointDialect.OpenAiClip))
         {
             long[]? shape = reader.TryGetShape(timmName);
             IReadOnlyList<string>? stored = reader.StoredNames(timmName);
@@ -170,6 +212,11 @@ public sealed record CheckpointArchitecture : VitArchitecture
             {
                 missing.Add(timmName);
                 continue;
+            }
+            if (timmName.StartsWith(TimmNames.Backbone + ".", StringComparison.Ordinal) && !shape.SequenceEqual(expected.Select(d => (long)d)))
+            {
+                throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                    $"{where}: '{timmName}' has shape {ShapeText.Format(shape)}, but a ResNetV2 trunk of width {architecture.HybridWidth} (from the stem convolution) has {ShapeText.Format(expected.Select(d => (long)d).ToArray())} there: the trunk's widths are inconsistent"));
             }
             // Saturating: the shapes come from the header, and an empty tensor may claim huge dimensions.
             Int128 count = 1;
@@ -187,6 +234,69 @@ public sealed record CheckpointArchitecture : VitArchitecture
             notes.Add($"{unread.Count} tensor{(unread.Count == 1 ? "" : "s")} would not be read (loading fails unless CheckpointOptions.IgnoredPrefixes covers them): {List(unread)}.");
         }
         return architecture with { ParameterCount = parameters, Notes = notes.AsReadOnly() };
+    }
+
+    /// <summary>
+    /// A hybrid's ResNetV2 trunk from its <c>patch_embed.backbone.*</c> tensors: stages and blocks by their indices,
+    /// the width and the image channels from the stem convolution; null when there are none (a plain ViT). The
+    /// other tensors' shapes are checked against the width by the manifest walk in <see cref="Infer(CheckpointReader)"/>.
+    /// </summary>
+    private static (IReadOnlyList<int> Layers, int Width, int Channels)? InferTrunk(CheckpointReader reader, string where)
+    {
+        const string Stages = TimmNames.Backbone + ".stages.";
+        var blocks = new SortedDictionary<int, SortedSet<int>>();
+        bool any = false;
+        foreach (SafeTensorInfo tensor in reader.File.Tensors)
+        {
+            if (!tensor.Name.StartsWith(TimmNames.Backbone + ".", StringComparison.Ordinal)) continue;
+            any = true;
+            if (!tensor.Name.StartsWith(Stages, StringComparison.Ordinal)) continue;
+            string[] parts = tensor.Name[Stages.Length..].Split('.');
+            if (parts.Length < 4 || parts[1] != "blocks" || !Index(parts[0], out int stage) || !Index(parts[2], out int block))
+            {
+                throw new VitWeightsException($"{where}: '{tensor.Name}' is not a ResNetV2 bottleneck tensor (expected '{Stages}STAGE.blocks.BLOCK.NAME')");
+            }
+            if (stage >= HybridGeometry.MaxStages)
+            {
+                throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                    $"{where}: '{tensor.Name}' belongs to stage {stage}; a hybrid trunk has at most {HybridGeometry.MaxStages} stages"));
+            }
+            if (!blocks.TryGetValue(stage, out var set)) blocks[stage] = set = [];
+            set.Add(block);
+        }
+        if (!any) return null;
+
+        var layers = new List<int>();
+        for (int stage = 0; stage < blocks.Count; stage++)
+        {
+            // Indices must run 0, 1, 2, ... without gaps, which also bounds them by the number of tensors.
+            if (!blocks.TryGetValue(stage, out var set))
+            {
+                throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                    $"{where}: the ResNetV2 trunk has tensors for stage {blocks.Keys.Max()} but none for stage {stage} ('{Stages}{stage}.*')"));
+            }
+            for (int block = 0; block < set.Count; block++)
+            {
+                if (!set.Contains(block))
+                {
+                    throw new VitWeightsException(string.Create(CultureInfo.InvariantCulture,
+                        $"{where}: stage {stage} of the ResNetV2 trunk has tensors for block {set.Max} but none for block {block} ('{Stages}{stage}.blocks.{block}.*')"));
+                }
+            }
+            layers.Add(set.Count);
+        }
+
+        string stemConv = TimmNames.Stem(layers.Count > 0) + ".conv" + TimmNames.Weight;
+        long[] stem = reader.TryGetShape(stemConv)
+            ?? throw new VitWeightsException($"{where} has ResNetV2 trunk tensors ('{TimmNames.Backbone}.*') but no stem convolution '{stemConv}'");
+        if (stem.Length != 4 || stem[2] != 7 || stem[3] != 7 || stem[0] <= 0 || stem[1] <= 0)
+        {
+            throw new VitWeightsException($"{where}: the stem convolution '{stemConv}' has shape {ShapeText.Format(stem)}; expected [width, channels, 7, 7]");
+        }
+        return (layers.AsReadOnly(), ToInt(stem[0]), ToInt(stem[1]));
+
+        static bool Index(string text, out int value)
+            => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value.ToString(CultureInfo.InvariantCulture) == text;
     }
 
     private static bool IsSquare(long value, out int root)

@@ -99,6 +99,14 @@ internal static class HybridGeometry
         return size;
     }
 
+    /// <summary>How many pixels of the image one pixel of the feature map spans (up to the rounding of 'same' padding).</summary>
+    public static int Stride(int stages)
+    {
+        int stride = 4;
+        for (int i = 0; i < stages; i++) stride *= StageStride(i);
+        return stride;
+    }
+
     /// <summary>Bottleneck width of stage <paramref name="stage"/>.</summary>
     public static int StageWidth(int width, int stage) => width << stage;
 

@@ -15,6 +15,7 @@ internal static class HybridFixtures
         ["hybrid_stem_w64"] = HybridStemW64.Architecture,
         ["hybrid_r1"] = HybridR1.Architecture,
         ["hybrid_r21"] = HybridR21.Architecture,
+        ["hybrid_r111"] = HybridR111.Architecture,
     };
 
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid");
@@ -99,6 +100,7 @@ public sealed class HybridParityTests(ITestOutputHelper output)
     [InlineData("hybrid_stem_w64")]
     [InlineData("hybrid_r1")]
     [InlineData("hybrid_r21")]
+    [InlineData("hybrid_r111")]
     public void ArchitectureListsExactlyTheCheckpointsTensors(string name)
     {
         var architecture = HybridFixtures.Architectures[name];
@@ -108,6 +110,28 @@ public sealed class HybridParityTests(ITestOutputHelper output)
         Assert.Equal(stored.Keys.Order(StringComparer.Ordinal), listed.Select(t => t.Name).Order(StringComparer.Ordinal));
         foreach (var (tensor, shape) in listed) Assert.Equal(stored[tensor], shape);
         Assert.Contains("hybridLayers:", architecture.ToAttribute(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// What <see cref="CheckpointArchitecture"/> infers from each fixture's weights is the attribute the fixture was
+    /// made with (the compiled model's), once the two things weights cannot say are set: the heads, and which of the
+    /// image sizes that give the same grid the fixture used (the inferred range must contain it).
+    /// </summary>
+    [Theory]
+    [InlineData("hybrid_stem")]
+    [InlineData("hybrid_stem_w64")]
+    [InlineData("hybrid_r1")]
+    [InlineData("hybrid_r21")]
+    [InlineData("hybrid_r111")]
+    public void InferredArchitectureIsTheFixturesAttribute(string name)
+    {
+        var compiled = HybridFixtures.Architectures[name];
+        var inferred = CheckpointArchitecture.Infer(Path.Combine(HybridFixtures.Directory, name + ".safetensors"));
+        Assert.InRange(compiled.ImageSize, inferred.SmallestImageSize, inferred.ImageSize);
+        Assert.Equal(compiled.ToAttribute(), inferred.ToAttribute().Replace("heads: 1,", $"heads: {compiled.Heads},", StringComparison.Ordinal)
+            .Replace($"imageSize: {inferred.ImageSize},", $"imageSize: {compiled.ImageSize},", StringComparison.Ordinal));
+        Assert.Equal(compiled.NumPatches, inferred.NumPatches);
+        Assert.Equal(compiled.Tokens, inferred.Tokens);
     }
 
     [Fact]
