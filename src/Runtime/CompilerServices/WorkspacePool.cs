@@ -99,8 +99,17 @@ public sealed class WorkspacePool<TWorkspace> : IDisposable where TWorkspace : c
             }
         }
         if (set is not null) return set;
+        try
+        {
+            set = new WorkspaceSet<TWorkspace>(this, _slots);
+        }
+        catch
+        {
+            Leave(null);   // out of memory: this call is no longer in flight, or Dispose would never free
+            throw;
+        }
         Interlocked.Increment(ref _created);
-        return new WorkspaceSet<TWorkspace>(this, _slots);
+        return set;
     }
 
     /// <summary>
@@ -119,12 +128,18 @@ public sealed class WorkspacePool<TWorkspace> : IDisposable where TWorkspace : c
         Release();
     }
 
-    internal void Return(WorkspaceSet<TWorkspace> set)
+    internal void Return(WorkspaceSet<TWorkspace> set) => Leave(set);
+
+    // A call ends: its set (if it got one) goes back on the stack, and the last call out of a disposed pool frees.
+    private void Leave(WorkspaceSet<TWorkspace>? set)
     {
         lock (_lock)
         {
-            set.Next = _idle;
-            _idle = set;
+            if (set is not null)
+            {
+                set.Next = _idle;
+                _idle = set;
+            }
             if (--_inFlight > 0 || !_disposed || _released) return;
             _released = true;
         }
