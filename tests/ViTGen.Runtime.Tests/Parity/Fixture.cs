@@ -9,16 +9,19 @@ internal sealed record Fixture(string Name, string WeightsPath, int Batch, float
 
     public int OutputSize => Expected.Length / Batch;
 
-    public static Fixture Read(string name)
+    public static Fixture Read(string name) => Read(name, Directory);
+
+    /// <summary>Reads <c>NAME.io.safetensors</c> (input, float64 expected output) from <paramref name="directory"/>.</summary>
+    public static Fixture Read(string name, string directory)
     {
-        using var io = SafeTensorsFile.Open(Path.Combine(Directory, name + ".io.safetensors"));
+        using var io = SafeTensorsFile.Open(Path.Combine(directory, name + ".io.safetensors"));
         Assert.True(io.TryGetTensor("input", out var input));
         Assert.True(io.TryGetTensor("expected", out var expected));
         var pixels = new float[input.ElementCount];
         var reference = new double[expected.ElementCount];
         io.ReadFloat32("input", pixels);
         io.ReadFloat64("expected", reference);
-        return new Fixture(name, Path.Combine(Directory, name + ".safetensors"), (int)input.Shape[0], pixels, reference);
+        return new Fixture(name, Path.Combine(directory, name + ".safetensors"), (int)input.Shape[0], pixels, reference);
     }
 
     public IParityModel Load(VitOptions? options = null) => ParityModels.Load[Name](WeightsPath, options);

@@ -20,17 +20,7 @@ internal static class HybridFixtures
 
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures", "hybrid");
 
-    public static Fixture Read(string name)
-    {
-        using var io = SafeTensorsFile.Open(Path.Combine(Directory, name + ".io.safetensors"));
-        Assert.True(io.TryGetTensor("input", out var input));
-        Assert.True(io.TryGetTensor("expected", out var expected));
-        var pixels = new float[input.ElementCount];
-        var reference = new double[expected.ElementCount];
-        io.ReadFloat32("input", pixels);
-        io.ReadFloat64("expected", reference);
-        return new Fixture(name, Path.Combine(Directory, name + ".safetensors"), (int)input.Shape[0], pixels, reference);
-    }
+    public static Fixture Read(string name) => Fixture.Read(name, Directory);
 
     public static IParityModel Load(Fixture fixture, VitOptions? options = null) => HybridModels.Load[fixture.Name](fixture.WeightsPath, options);
 
