@@ -142,64 +142,44 @@ public sealed class WorkerPoolTests
         // Two callers, two workers, a budget of 2 each: every job needs a worker of its own while the other
         // caller's job holds one (a pool that ran the second caller inline would never finish a job).
         using var pool = new WorkerPool(3);
-        var failures = new ConcurrentQueue<Exception>();
         using var start = new Barrier(2);
-        var callers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        ConcurrentForwardTests.RunCallers(2, _ =>
         {
-            try
+            start.SignalAndWait(Patience);
+            for (int round = 0; round < 50; round++)
             {
-                start.SignalAndWait(Patience);
-                for (int round = 0; round < 50; round++)
+                using var both = new CountdownEvent(2);
+                var record = new Record(2);
+                RunJob(pool, 2, 2, (part, worker) =>
                 {
-                    using var both = new CountdownEvent(2);
-                    var record = new Record(2);
-                    RunJob(pool, 2, 2, (part, worker) =>
-                    {
-                        record.Execute(part, worker);
-                        both.Signal();
-                        Wait(both.WaitHandle, "the other part of this caller's job");
-                    });
-                    record.AssertEveryPartOnce();
-                    Assert.Equal(new[] { 0, 1 }, record.Indices.Order());
-                    Assert.Equal(2, record.Threads.Count);
-                }
+                    record.Execute(part, worker);
+                    both.Signal();
+                    Wait(both.WaitHandle, "the other part of this caller's job");
+                });
+                record.AssertEveryPartOnce();
+                Assert.Equal(new[] { 0, 1 }, record.Indices.Order());
+                Assert.Equal(2, record.Threads.Count);
             }
-            catch (Exception e)
-            {
-                failures.Enqueue(e);
-            }
-        })).ToArray();
-        foreach (var thread in callers) thread.Start();
-        foreach (var thread in callers) Assert.True(thread.Join(Patience * 2), "a caller did not finish");
-        Assert.Empty(failures);
+        });
     }
 
     [Fact]
     public void ConcurrentCallersWithLargerBudgetsStayWithinThem()
     {
         using var pool = new WorkerPool(6);
-        var failures = new ConcurrentQueue<Exception>();
-        var callers = Enumerable.Range(2, 3).Select(budget => new Thread(() =>
+        // Callers 0, 1 and 2 ask for budgets 2, 3 and 4.
+        ConcurrentForwardTests.RunCallers(3, caller =>
         {
-            try
+            int budget = caller + 2;
+            for (int round = 0; round < 200; round++)
             {
-                for (int round = 0; round < 200; round++)
-                {
-                    var record = new Record(32);
-                    RunJob(pool, 32, budget, record.Execute);
-                    record.AssertEveryPartOnce();
-                    Assert.All(record.Indices, index => Assert.InRange(index, 0, budget - 1));
-                    Assert.InRange(record.Threads.Count, 1, budget);
-                }
+                var record = new Record(32);
+                RunJob(pool, 32, budget, record.Execute);
+                record.AssertEveryPartOnce();
+                Assert.All(record.Indices, index => Assert.InRange(index, 0, budget - 1));
+                Assert.InRange(record.Threads.Count, 1, budget);
             }
-            catch (Exception e)
-            {
-                failures.Enqueue(e);
-            }
-        })).ToArray();
-        foreach (var thread in callers) thread.Start();
-        foreach (var thread in callers) Assert.True(thread.Join(Patience * 2), "a caller did not finish");
-        Assert.Empty(failures);
+        });
     }
 
     [Fact]
