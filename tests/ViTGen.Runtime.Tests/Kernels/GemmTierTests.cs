@@ -41,9 +41,34 @@ public sealed unsafe class GemmTierTests
     [InlineData(12, 7, 20)]
     [InlineData(12, 1, 4)]
     public void Vector128PassesMatchDoublePrecision(int passRows, int rows, int cols)
+        => CheckTile(passRows * 100 + rows * 10 + cols, rows, cols, passRows == 6
+            ? GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows6>
+            : GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows12>);
+
+    /// <summary>
+    /// Both broadcast forms of the 512-bit kernel, whichever this machine's vendor picks (Intel: embedded, others: register),
+    /// over full and partial tiles (the 4- and 8-row and 16-column variants).
+    /// </summary>
+    [Theory]
+    [TierData(512, 0, 1)]
+    public void Vector512BroadcastFormsMatchDoublePrecision(int bits, int embedded)
+    {
+        using var tier = Simd.Force(Tiers.Of(bits));
+        foreach ((int rows, int cols) in new[] { (12, 32), (9, 17), (8, 16), (5, 32), (4, 7), (1, 1) })
+        {
+            CheckTile(rows * 10 + cols, rows, cols, embedded == 1
+                ? GemmMicroKernels.Tile12x32<StoreEpilogue, PackedA, EmbeddedBroadcast>
+                : GemmMicroKernels.Tile12x32<StoreEpilogue, PackedA, RegisterBroadcast>);
+        }
+    }
+
+    private delegate void TileKernel(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines);
+
+    /// <summary>One tile of <paramref name="rows"/> x <paramref name="cols"/> from packed A and B plus a bias, against a double-precision sum; nothing outside the tile may be written.</summary>
+    private static void CheckTile(int seed, int rows, int cols, TileKernel kernel)
     {
         const int kc = 37, ldc = 40;
-        var random = new Random(passRows * 100 + rows * 10 + cols);
+        var random = new Random(seed);
         var a = new float[GemmPacking.RowBlock * kc];    // packed [k][12], zero past the valid rows
         var b = new float[GemmPacking.PanelWidth * kc];  // one panel [k][32], zero past the valid columns
         for (int kk = 0; kk < kc; kk++)
@@ -59,10 +84,7 @@ public sealed unsafe class GemmTierTests
         fixed (float* pc = c)
         fixed (float* pBias = bias)
         {
-            if (passRows == 6)
-                GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows6>(pa, pb, kc, pc, ldc, pBias, rows, cols, true, true, null, 0);
-            else
-                GemmMicroKernels.Tile12x32Vector128Passes<StoreEpilogue, PackedA, GemmMicroKernels.Rows12>(pa, pb, kc, pc, ldc, pBias, rows, cols, true, true, null, 0);
+            kernel(pa, pb, kc, pc, ldc, pBias, rows, cols, true, true, null, 0);
         }
         for (int r = 0; r < GemmPacking.RowBlock; r++)
         {

@@ -5,8 +5,8 @@ namespace ViTGen.CompilerServices;
 
 /// <summary>
 /// The register-tiled inner kernels of the GEMM. One call computes a 12x32 tile of C over one cache block
-/// of the reduction: 24 zmm accumulators, two B loads and 24 FMAs with embedded broadcasts of A per step, so the
-/// loop is bound by FMA throughput rather than by loads. A 256-bit kernel covers machines without AVX-512, a 128-bit
+/// of the reduction: 24 zmm accumulators, two B loads, 12 broadcasts of A and 24 FMAs per step, so the loop is
+/// bound by FMA throughput rather than by loads. A 256-bit kernel covers machines without AVX-512, a 128-bit
 /// one ARM64 and x86 machines without AVX2+FMA; <see cref="Simd.Current"/> picks one (see <see cref="Gemm"/>).
 /// </summary>
 /// <remarks>
@@ -34,19 +34,30 @@ internal static unsafe class GemmMicroKernels
     public static void Tile12x32<TEpilogue, TLayout>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
-        if (cols <= 16)
-            Tile12x32Rows<TEpilogue, TLayout, Width16>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        if (Simd.EmbeddedBroadcast)
+            Tile12x32<TEpilogue, TLayout, EmbeddedBroadcast>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
         else
-            Tile12x32Rows<TEpilogue, TLayout, Width32>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+            Tile12x32<TEpilogue, TLayout, RegisterBroadcast>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+    }
+
+    /// <summary><see cref="Tile12x32{TEpilogue, TLayout}"/> with the broadcast form fixed (internal so tests run both on any AVX-512 machine).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Tile12x32<TEpilogue, TLayout, TBroadcast>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TBroadcast : IBroadcastForm
+    {
+        if (cols <= 16)
+            Tile12x32Rows<TEpilogue, TLayout, TBroadcast, Width16>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else
+            Tile12x32Rows<TEpilogue, TLayout, TBroadcast, Width32>(pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile12x32Rows<TEpilogue, TLayout, TWidth>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
-        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TWidth : IDimension
+    private static void Tile12x32Rows<TEpilogue, TLayout, TBroadcast, TWidth>(float* pa, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TBroadcast : IBroadcastForm where TWidth : IDimension
     {
-        if (rows > 8) Tile12x32Core<TEpilogue, TLayout, Rows12, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
-        else if (rows > 4) Tile12x32Core<TEpilogue, TLayout, Rows8, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
-        else Tile12x32Core<TEpilogue, TLayout, Rows4, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        if (rows > 8) Tile12x32Core<TEpilogue, TLayout, TBroadcast, Rows12, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else if (rows > 4) Tile12x32Core<TEpilogue, TLayout, TBroadcast, Rows8, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
+        else Tile12x32Core<TEpilogue, TLayout, TBroadcast, Rows4, TWidth>(pa, pa, pb, kc, c, ldc, bias, rows, cols, first, last, prefetch, prefetchLines);
     }
 
     private readonly struct Rows4 : IDimension { public static int Value => 4; }
@@ -56,19 +67,23 @@ internal static unsafe class GemmMicroKernels
     private readonly struct Width32 : IDimension { public static int Value => 32; }
 
     /// <summary>
-    /// <see cref="Tile12x32"/> with A passed twice (<paramref name="paLeft"/> == <paramref name="paRight"/>): one
-    /// pointer feeds the FMAs of the left 16 columns, the other those of the right 16.
+    /// <see cref="Tile12x32{TEpilogue, TLayout}"/>: per step two B loads and, for each of the 12 rows, one broadcast of A feeding the row's
+    /// two FMAs (<see cref="RegisterBroadcast"/>), or two embedded broadcasts, one per FMA (<see cref="EmbeddedBroadcast"/>).
     /// </summary>
     /// <remarks>
-    /// Why two pointers to the same A: each broadcast then feeds exactly one FMA, so the JIT folds it into the FMA as
-    /// an embedded broadcast (<c>vfmadd231ps zmm, zmm, dword ptr [a] {1to16}</c>). With one pointer it merges the two
-    /// loads into a separate <c>vbroadcastss</c> per row: 8-10% slower with L1-resident panels and 0-15% slower on the
-    /// B/16 Linear shapes (Sapphire Rapids, paired runs). NoInlining keeps the two arguments opaque, so the JIT cannot
-    /// prove them equal.
+    /// Which form is faster depends on the core (<see cref="Simd.EmbeddedBroadcast"/> picks). The embedded form,
+    /// <c>vfmadd231ps zmm, zmm, dword ptr [a] {1to16}</c>, needs no shuffle but issues 26 loads per 24 FMAs; the register
+    /// form, <c>vbroadcastss</c> + two FMAs, issues 14. On Zen 5 (two 512-bit loads per cycle) the register form won in
+    /// paired runs: a 12x32 tile over L1-resident panels 194-205 vs 178-182 GFLOP/s, the B/16 blocks at one thread
+    /// 193-197 vs 223-225 ms (peak.c 207-213). On Sapphire Rapids the embedded form won: 8-10% with L1-resident panels
+    /// and 0-15% on the B/16 Linear shapes. The embedded form needs A passed twice (<paramref name="paLeft"/> ==
+    /// <paramref name="paRight"/>), one pointer for the left 16 columns' FMAs and one for the right: with a single
+    /// pointer the JIT merges the two loads into one <c>vbroadcastss</c>. NoInlining keeps the two arguments opaque, so
+    /// the JIT cannot prove them equal.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile12x32Core<TEpilogue, TLayout, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
-        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TRows : IDimension where TWidth : IDimension
+    private static void Tile12x32Core<TEpilogue, TLayout, TBroadcast, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
+        where TEpilogue : IGemmEpilogue where TLayout : IALayout where TBroadcast : IBroadcastForm where TRows : IDimension where TWidth : IDimension
     {
         float* tile = stackalloc float[TileFloats];
         Vector512<float> c0a = default, c0b = default;
@@ -88,37 +103,38 @@ internal static unsafe class GemmMicroKernels
         {
             var b0 = Vector512.Load(pb);
             var b1 = TWidth.Value > 16 ? Vector512.Load(pb + 16) : default;
+            Vector512<float> a;
             if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
             if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
-            c0a = Vector512.FusedMultiplyAdd(Vector512.Create(l[0 * TLayout.RowStride]), b0, c0a);
-            if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(Vector512.Create(r[0 * TLayout.RowStride]), b1, c0b);
-            c1a = Vector512.FusedMultiplyAdd(Vector512.Create(l[1 * TLayout.RowStride]), b0, c1a);
-            if (TWidth.Value > 16) c1b = Vector512.FusedMultiplyAdd(Vector512.Create(r[1 * TLayout.RowStride]), b1, c1b);
-            c2a = Vector512.FusedMultiplyAdd(Vector512.Create(l[2 * TLayout.RowStride]), b0, c2a);
-            if (TWidth.Value > 16) c2b = Vector512.FusedMultiplyAdd(Vector512.Create(r[2 * TLayout.RowStride]), b1, c2b);
-            c3a = Vector512.FusedMultiplyAdd(Vector512.Create(l[3 * TLayout.RowStride]), b0, c3a);
-            if (TWidth.Value > 16) c3b = Vector512.FusedMultiplyAdd(Vector512.Create(r[3 * TLayout.RowStride]), b1, c3b);
+            a = Vector512.Create(l[0 * TLayout.RowStride]); c0a = Vector512.FusedMultiplyAdd(a, b0, c0a);
+            if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[0 * TLayout.RowStride]) : a, b1, c0b);
+            a = Vector512.Create(l[1 * TLayout.RowStride]); c1a = Vector512.FusedMultiplyAdd(a, b0, c1a);
+            if (TWidth.Value > 16) c1b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[1 * TLayout.RowStride]) : a, b1, c1b);
+            a = Vector512.Create(l[2 * TLayout.RowStride]); c2a = Vector512.FusedMultiplyAdd(a, b0, c2a);
+            if (TWidth.Value > 16) c2b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[2 * TLayout.RowStride]) : a, b1, c2b);
+            a = Vector512.Create(l[3 * TLayout.RowStride]); c3a = Vector512.FusedMultiplyAdd(a, b0, c3a);
+            if (TWidth.Value > 16) c3b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[3 * TLayout.RowStride]) : a, b1, c3b);
             if (TRows.Value > 4)
             {
-                c4a = Vector512.FusedMultiplyAdd(Vector512.Create(l[4 * TLayout.RowStride]), b0, c4a);
-                if (TWidth.Value > 16) c4b = Vector512.FusedMultiplyAdd(Vector512.Create(r[4 * TLayout.RowStride]), b1, c4b);
-                c5a = Vector512.FusedMultiplyAdd(Vector512.Create(l[5 * TLayout.RowStride]), b0, c5a);
-                if (TWidth.Value > 16) c5b = Vector512.FusedMultiplyAdd(Vector512.Create(r[5 * TLayout.RowStride]), b1, c5b);
-                c6a = Vector512.FusedMultiplyAdd(Vector512.Create(l[6 * TLayout.RowStride]), b0, c6a);
-                if (TWidth.Value > 16) c6b = Vector512.FusedMultiplyAdd(Vector512.Create(r[6 * TLayout.RowStride]), b1, c6b);
-                c7a = Vector512.FusedMultiplyAdd(Vector512.Create(l[7 * TLayout.RowStride]), b0, c7a);
-                if (TWidth.Value > 16) c7b = Vector512.FusedMultiplyAdd(Vector512.Create(r[7 * TLayout.RowStride]), b1, c7b);
+                a = Vector512.Create(l[4 * TLayout.RowStride]); c4a = Vector512.FusedMultiplyAdd(a, b0, c4a);
+                if (TWidth.Value > 16) c4b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[4 * TLayout.RowStride]) : a, b1, c4b);
+                a = Vector512.Create(l[5 * TLayout.RowStride]); c5a = Vector512.FusedMultiplyAdd(a, b0, c5a);
+                if (TWidth.Value > 16) c5b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[5 * TLayout.RowStride]) : a, b1, c5b);
+                a = Vector512.Create(l[6 * TLayout.RowStride]); c6a = Vector512.FusedMultiplyAdd(a, b0, c6a);
+                if (TWidth.Value > 16) c6b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[6 * TLayout.RowStride]) : a, b1, c6b);
+                a = Vector512.Create(l[7 * TLayout.RowStride]); c7a = Vector512.FusedMultiplyAdd(a, b0, c7a);
+                if (TWidth.Value > 16) c7b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[7 * TLayout.RowStride]) : a, b1, c7b);
             }
             if (TRows.Value > 8)
             {
-                c8a = Vector512.FusedMultiplyAdd(Vector512.Create(l[8 * TLayout.RowStride]), b0, c8a);
-                if (TWidth.Value > 16) c8b = Vector512.FusedMultiplyAdd(Vector512.Create(r[8 * TLayout.RowStride]), b1, c8b);
-                c9a = Vector512.FusedMultiplyAdd(Vector512.Create(l[9 * TLayout.RowStride]), b0, c9a);
-                if (TWidth.Value > 16) c9b = Vector512.FusedMultiplyAdd(Vector512.Create(r[9 * TLayout.RowStride]), b1, c9b);
-                c10a = Vector512.FusedMultiplyAdd(Vector512.Create(l[10 * TLayout.RowStride]), b0, c10a);
-                if (TWidth.Value > 16) c10b = Vector512.FusedMultiplyAdd(Vector512.Create(r[10 * TLayout.RowStride]), b1, c10b);
-                c11a = Vector512.FusedMultiplyAdd(Vector512.Create(l[11 * TLayout.RowStride]), b0, c11a);
-                if (TWidth.Value > 16) c11b = Vector512.FusedMultiplyAdd(Vector512.Create(r[11 * TLayout.RowStride]), b1, c11b);
+                a = Vector512.Create(l[8 * TLayout.RowStride]); c8a = Vector512.FusedMultiplyAdd(a, b0, c8a);
+                if (TWidth.Value > 16) c8b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[8 * TLayout.RowStride]) : a, b1, c8b);
+                a = Vector512.Create(l[9 * TLayout.RowStride]); c9a = Vector512.FusedMultiplyAdd(a, b0, c9a);
+                if (TWidth.Value > 16) c9b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[9 * TLayout.RowStride]) : a, b1, c9b);
+                a = Vector512.Create(l[10 * TLayout.RowStride]); c10a = Vector512.FusedMultiplyAdd(a, b0, c10a);
+                if (TWidth.Value > 16) c10b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[10 * TLayout.RowStride]) : a, b1, c10b);
+                a = Vector512.Create(l[11 * TLayout.RowStride]); c11a = Vector512.FusedMultiplyAdd(a, b0, c11a);
+                if (TWidth.Value > 16) c11b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[11 * TLayout.RowStride]) : a, b1, c11b);
             }
             l += TLayout.Step;
             r += TLayout.Step;
@@ -146,7 +162,7 @@ internal static unsafe class GemmMicroKernels
     }
 
     /// <summary>
-    /// The same contract as <see cref="Tile12x32"/> for machines without AVX-512 (and NativeAOT's portable x86-64-v3
+    /// The same contract as <see cref="Tile12x32{TEpilogue, TLayout}"/> for machines without AVX-512 (and NativeAOT's portable x86-64-v3
     /// target): four passes of a 6x16 register tile, 12 ymm accumulators of the 16, each pass bound by FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -203,7 +219,7 @@ internal static unsafe class GemmMicroKernels
     }
 
     /// <summary>
-    /// The same contract as <see cref="Tile12x32"/> on 4-lane vectors (ARM64 AdvSimd; x86 SSE without AVX2+FMA): passes
+    /// The same contract as <see cref="Tile12x32{TEpilogue, TLayout}"/> on 4-lane vectors (ARM64 AdvSimd; x86 SSE without AVX2+FMA): passes
     /// of an 8-column register tile over the 32-column panel, 12 rows per pass on ARM64 (24 accumulators of its 32
     /// registers), 6 rows on x86 (12 of its 16 xmm registers, so nothing spills).
     /// </summary>
@@ -387,4 +403,23 @@ internal readonly struct RowMajorA<TStride> : IALayout where TStride : IDimensio
 {
     public static int RowStride => TStride.Value;
     public static int Step => 1;
+}
+
+/// <summary>How the 512-bit GEMM kernel broadcasts A into its FMAs (see <see cref="GemmMicroKernels"/>).</summary>
+internal interface IBroadcastForm
+{
+    /// <summary>True: each FMA broadcasts from memory itself; false: one <c>vbroadcastss</c> per row feeds both FMAs.</summary>
+    static abstract bool Embedded { get; }
+}
+
+/// <summary>One embedded broadcast per FMA (faster on Sapphire Rapids).</summary>
+internal readonly struct EmbeddedBroadcast : IBroadcastForm
+{
+    public static bool Embedded => true;
+}
+
+/// <summary>One register broadcast per row shared by its two FMAs (faster on Zen 5).</summary>
+internal readonly struct RegisterBroadcast : IBroadcastForm
+{
+    public static bool Embedded => false;
 }

@@ -44,6 +44,13 @@ internal static class Simd
         get => s_current;
     }
 
+    /// <summary>
+    /// Whether the 512-bit GEMM kernel broadcasts A inside each FMA (Intel cores) rather than once per row into a
+    /// register (AMD and everything else). Measured both ways: see <see cref="GemmMicroKernels"/>. Either form gives the
+    /// same bits; tests run both.
+    /// </summary>
+    public static readonly bool EmbeddedBroadcast = IsIntel();
+
     /// <summary>Whether this machine can run <paramref name="tier"/> (a lower tier than the hardware's always can).</summary>
     public static bool IsSupported(SimdTier tier) => tier <= Hardware;
 
@@ -77,6 +84,14 @@ internal static class Simd
         // The 256-bit kernel is FMA-bound: without FMA it would run at half speed, and FusedMultiplyAdd would be emulated.
         if (Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported) return SimdTier.Vector256;
         return SimdTier.Vector128;
+    }
+
+    private static bool IsIntel()
+    {
+        if (!X86Base.IsSupported) return false;
+        // CPUID leaf 0 spells the vendor in EBX, EDX, ECX: "Genu" "ineI" "ntel".
+        (_, int ebx, int ecx, int edx) = X86Base.CpuId(0, 0);
+        return ebx == 0x756E6547 && edx == 0x49656E69 && ecx == 0x6C65746E;
     }
 
     /// <summary>
