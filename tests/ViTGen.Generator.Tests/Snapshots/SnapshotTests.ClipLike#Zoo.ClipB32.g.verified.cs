@@ -205,17 +205,17 @@ namespace Zoo
             ViTGenSupport.Gemm.Linear<PatchEmbeddingGemm, ViTGenSupport.StoreEpilogue>(workspace.Patches, 0, _patchEmbedding, workspace.X, PrefixTokens, threads);
             ViTGenSupport.TokenOps.CopyRows(_classToken, 0, workspace.X, 0, 1, Dim);
             ViTGenSupport.TokenOps.AddRows(_positionEmbedding, 0, workspace.X, 0, PositionRows, Dim);
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, _preNorm, NormEps, workspace.X, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, _preNorm, NormEps, workspace.X, 0, threads);
         }
 
         /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
         private static void RunBlock(Block block, Workspace workspace, global::System.Span<float> attention, int threads)
         {
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0, threads);
             ViTGenSupport.Gemm.Linear<QkvGemm, ViTGenSupport.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
             ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, attention, threads);
             ViTGenSupport.Gemm.Linear<ProjGemm, ViTGenSupport.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0, threads);
             ViTGenSupport.Gemm.Linear<Fc1Gemm, ViTGenSupport.QuickGeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
             ViTGenSupport.Gemm.Linear<Fc2Gemm, ViTGenSupport.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
         }
@@ -224,7 +224,7 @@ namespace Zoo
         private void PoolTokens(Workspace workspace, int threads)
         {
             ViTGenSupport.TokenOps.MeanRows(workspace.X, PrefixTokens, NumPatches, Dim, workspace.Pooled, 0);
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.Pooled, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.Pooled, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0, threads);
         }
 
         /// <summary>The head.</summary>

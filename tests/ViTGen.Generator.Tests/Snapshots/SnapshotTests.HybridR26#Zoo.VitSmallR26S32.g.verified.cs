@@ -457,11 +457,11 @@ namespace Zoo
         /// <summary>x = x + proj(attention(norm1(x))); x = x + fc2(act(fc1(norm2(x)))).</summary>
         private static void RunBlock(Block block, Workspace workspace, global::System.Span<float> attention, int threads)
         {
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm1, NormEps, workspace.Normed, 0, threads);
             ViTGenSupport.Gemm.Linear<QkvGemm, ViTGenSupport.StoreEpilogue>(workspace.Normed, 0, block.Qkv, workspace.Qkv, 0, threads);
             ViTGenSupport.Attention.Run<AttentionShape>(workspace.Qkv, workspace.Context, attention, threads);
             ViTGenSupport.Gemm.Linear<ProjGemm, ViTGenSupport.ResidualEpilogue>(workspace.Context, 0, block.Proj, workspace.X, 0, threads);
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, block.Norm2, NormEps, workspace.Normed, 0, threads);
             ViTGenSupport.Gemm.Linear<Fc1Gemm, ViTGenSupport.GeluEpilogue>(workspace.Normed, 0, block.Fc1, workspace.Hidden, 0, threads);
             ViTGenSupport.Gemm.Linear<Fc2Gemm, ViTGenSupport.ResidualEpilogue>(workspace.Hidden, 0, block.Fc2, workspace.X, 0, threads);
         }
@@ -469,7 +469,7 @@ namespace Zoo
         /// <summary>norm on the class token.</summary>
         private void PoolTokens(Workspace workspace, int threads)
         {
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, 1, _finalNorm, NormEps, workspace.Pooled, 0, threads);
         }
 
         /// <summary>The head.</summary>
@@ -482,7 +482,7 @@ namespace Zoo
         /// <summary>forward_features: norm of every token.</summary>
         private void WriteFeatures(Workspace workspace, global::System.Span<float> output, int threads)
         {
-            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, _finalNorm, NormEps, workspace.Normed, 0);
+            ViTGenSupport.LayerNorm.Apply<Width>(workspace.X, 0, Tokens, _finalNorm, NormEps, workspace.Normed, 0, threads);
             ViTGenSupport.TokenOps.CopyRowsToOutput(workspace.Normed, Tokens, Dim, output);
         }
 

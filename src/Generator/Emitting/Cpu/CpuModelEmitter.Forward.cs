@@ -152,7 +152,7 @@ internal static partial class CpuModelEmitter
                 w.Line($"{Kernels}.TokenOps.AddRows({Field(op.Position)}, 0, workspace.{op.Output}, {op.PositionFirstRow.Symbol}, PositionRows, Dim);");
                 break;
             case LayerNorm op:
-                w.Line($"{Kernels}.LayerNorm.Apply<Width>(workspace.{op.Input}, 0, {op.Rows.Symbol}, {Weight(op.Weight)}, NormEps, workspace.{op.Output}, 0);");
+                w.Line($"{Kernels}.LayerNorm.Apply<Width>(workspace.{op.Input}, 0, {op.Rows.Symbol}, {Weight(op.Weight)}, NormEps, workspace.{op.Output}, 0, threads);");
                 break;
             case Attention op:
                 w.Line($"{Kernels}.Attention.Run<AttentionShape>(workspace.{op.Input}, workspace.{op.Output}, attention, threads);");

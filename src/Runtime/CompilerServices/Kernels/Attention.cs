@@ -26,11 +26,27 @@ public static unsafe class Attention
         LayerNorm.CheckRows(context, 0, TShape.Tokens, dim);
         if (!probabilities.IsEmpty && probabilities.Length != (long)TShape.Heads * TShape.Tokens * TShape.Tokens)
             throw new ArgumentException($"probabilities has {probabilities.Length} floats; attention maps need {(long)TShape.Heads * TShape.Tokens * TShape.Tokens} (heads x tokens x tokens).", nameof(probabilities));
+        (int wholeHeads, int chunks) = Split(TShape.Heads, GemmPacking.RowBlocks(TShape.Tokens), Math.Min(threads, WorkerPool.Shared.Threads));
         fixed (float* capture = probabilities)
         {
-            var job = new HeadJob<TShape> { Qkv = qkv.Data, Context = context.Data, Probabilities = capture };
-            WorkerPool.Shared.Run(TShape.Heads, threads, ref job);
+            var job = new HeadJob<TShape> { Qkv = qkv.Data, Context = context.Data, Probabilities = capture, WholeHeads = wholeHeads, Chunks = chunks };
+            WorkerPool.Shared.Run(wholeHeads + (TShape.Heads - wholeHeads) * chunks, threads, ref job);
         }
+    }
+
+    /// <summary>
+    /// How the heads are shared among <paramref name="threads"/>: the first <c>WholeHeads</c> run one part each, and the
+    /// rest, fewer heads than threads, are each cut into <c>Chunks</c> parts of whole 12-row blocks of queries.
+    /// </summary>
+    /// <remarks>
+    /// A chunk repeats its head's kᵀ and v packing (about a tenth of a head's time), so only the heads that would leave
+    /// threads idle are cut: ViT-Ti/16's 3 heads on 2 threads ran 2 heads on one thread and 1 on the other.
+    /// </remarks>
+    internal static (int WholeHeads, int Chunks) Split(int heads, int rowBlocks, int threads)
+    {
+        int rest = threads > 1 ? heads % threads : 0;
+        if (rest == 0) return (heads, 1);
+        return (heads - rest, Math.Clamp(threads / rest, 1, rowBlocks));
     }
 
     private struct Scores<TShape> : IGemmShape where TShape : IAttentionShape
@@ -78,10 +94,23 @@ public static unsafe class Attention
         /// <summary>Where each head's softmax rows are copied (<c>[Heads][Tokens][Tokens]</c>), or null.</summary>
         public float* Probabilities;
 
+        /// <summary>See <see cref="Split"/>.</summary>
+        public int WholeHeads, Chunks;
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public readonly void Execute(int head, int worker)
+        public readonly void Execute(int part, int worker)
         {
             int tokens = TShape.Tokens, headDim = TShape.HeadDim, dim = TShape.Heads * headDim, stride = 3 * dim;
+            int head = part, blocks = GemmPacking.RowBlocks(tokens), blockBegin = 0, blockEnd = blocks;
+            if (part >= WholeHeads)
+            {
+                int chunk = (part - WholeHeads) % Chunks;
+                head = WholeHeads + (part - WholeHeads) / Chunks;
+                blockBegin = blocks * chunk / Chunks;
+                blockEnd = blocks * (chunk + 1) / Chunks;
+            }
+            int rowBegin = blockBegin * GemmPacking.RowBlock, rows = Math.Min(blockEnd * GemmPacking.RowBlock, tokens) - rowBegin;
+            bool lastChunk = blockEnd == blocks;
             int scoreStride = ScoreStride<TShape>.Value;
             long edge = ThreadScratch.Align(GemmPacking.PackedALength(GemmPacking.RowBlock, Math.Max(tokens, headDim)));
             long packedK = ThreadScratch.Align(GemmPacking.PackedBLength(tokens, headDim));
@@ -91,24 +120,25 @@ public static unsafe class Attention
             float* k = edgeBlock + edge, s = k + packedK, v = s + scores;
 
             // q and p are read in place (their row strides are constants); only kᵀ and v are packed, and only
-            // the last partial block of 12 query rows is copied.
+            // the last partial block of 12 query rows is copied. A chunk computes its query rows of s in place.
             float* q = Qkv + head * headDim;
             GemmPacking.PackTransposedB(q + dim, stride, tokens, headDim, k);
-            float* qEdge = GemmPacking.PackEdgeBlock(q, stride, tokens, headDim, edgeBlock);
-            Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, scoreStride, 0, GemmPacking.Panels(tokens));
-            SoftmaxRows(s, tokens, tokens, scoreStride, TShape.Scale);
-            if (Probabilities != null) CopyRows(s, scoreStride, tokens, Probabilities + (long)head * tokens * tokens);
+            float* qEdge = lastChunk ? GemmPacking.PackEdgeBlock(q, stride, tokens, headDim, edgeBlock) : null;
+            Gemm.Compute<Scores<TShape>, StoreEpilogue, QkvStride<TShape>>(q, qEdge, k, null, s, scoreStride, 0, GemmPacking.Panels(tokens), blockBegin, blockEnd);
+            float* chunkScores = s + (long)rowBegin * scoreStride;
+            SoftmaxRows(chunkScores, rows, tokens, scoreStride, TShape.Scale);
+            if (Probabilities != null) CopyRows(chunkScores, scoreStride, rows, tokens, Probabilities + ((long)head * tokens + rowBegin) * tokens);
             GemmPacking.PackB(q + 2 * dim, stride, tokens, headDim, v);
-            float* pEdge = GemmPacking.PackEdgeBlock(s, scoreStride, tokens, tokens, edgeBlock);
-            Gemm.Compute<Values<TShape>, StoreEpilogue, ScoreStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim));
+            float* pEdge = lastChunk ? GemmPacking.PackEdgeBlock(s, scoreStride, tokens, tokens, edgeBlock) : null;
+            Gemm.Compute<Values<TShape>, StoreEpilogue, ScoreStride<TShape>>(s, pEdge, v, null, Context + head * headDim, dim, 0, GemmPacking.Panels(headDim), blockBegin, blockEnd);
         }
     }
 
-    /// <summary>Copies <paramref name="tokens"/> score rows (stride <paramref name="stride"/>) into a dense <c>[tokens, tokens]</c> matrix.</summary>
-    private static void CopyRows(float* scores, int stride, int tokens, float* destination)
+    /// <summary>Copies <paramref name="rows"/> score rows of <paramref name="tokens"/> (stride <paramref name="stride"/>) into a dense matrix.</summary>
+    private static void CopyRows(float* scores, int stride, int rows, int tokens, float* destination)
     {
         long bytes = (long)tokens * sizeof(float);
-        for (int r = 0; r < tokens; r++)
+        for (int r = 0; r < rows; r++)
             Buffer.MemoryCopy(scores + (long)r * stride, destination + (long)r * tokens, bytes, bytes);
     }
 

@@ -59,12 +59,20 @@ public static unsafe class Gemm
     // times, so tiered compilation would run the first forwards on unoptimized code (measured 3-8x slower).
     // Loop order: reduction block outermost, so one B panel block (32 x KBlock floats) stays in cache while every
     // row block of A streams past it.
+    /// <summary>
+    /// Panels <paramref name="panelBegin"/>..<paramref name="panelEnd"/> of C for 12-row blocks <paramref name="blockBegin"/>..
+    /// <paramref name="blockEnd"/> (the last block of a partial M is the packed <paramref name="edge"/>; pass an end past
+    /// it for all rows). <paramref name="a"/> and <paramref name="c"/> point at row 0 whatever the range.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Compute<TShape, TEpilogue, TStride>(float* a, float* edge, float* packedB, float* bias, float* c, int ldc, int panelBegin, int panelEnd)
+    internal static void Compute<TShape, TEpilogue, TStride>(float* a, float* edge, float* packedB, float* bias, float* c, int ldc,
+        int panelBegin, int panelEnd, int blockBegin = 0, int blockEnd = int.MaxValue)
         where TShape : IGemmShape where TEpilogue : IGemmEpilogue where TStride : IDimension
     {
         const int Width = GemmPacking.PanelWidth, Rows = GemmPacking.RowBlock;
         int fullBlocks = TShape.M / Rows;
+        int fullEnd = Math.Min(blockEnd, fullBlocks);
+        bool withEdge = edge != null && blockEnd > fullBlocks;
         for (int k0 = 0; k0 < TShape.K; k0 += TShape.KBlock)
         {
             int kc = Math.Min(TShape.KBlock, TShape.K - k0);
@@ -82,18 +90,18 @@ public static unsafe class Gemm
                 // then B/32 a further -4% (1 thread) and -5% (2 threads) with it spread evenly over the tiles.
                 float* next = panel + 1 < panelEnd ? b + (long)Width * TShape.K : null;
                 int lines = next == null ? 0 : kc * Width / GemmPacking.CacheLineFloats;
-                int tiles = fullBlocks + (edge != null ? 1 : 0);
+                int tiles = Math.Max(1, fullEnd - blockBegin + (withEdge ? 1 : 0));
                 int share = (lines + tiles - 1) / tiles;
-                for (int block = 0; block < fullBlocks; block++)
+                for (int block = blockBegin; block < fullEnd; block++)
                 {
                     float* aBlock = a + (long)block * Rows * TStride.Value + k0;
-                    int from = Math.Min(block * share, lines);
+                    int from = Math.Min((block - blockBegin) * share, lines);
                     Tile<TEpilogue, RowMajorA<TStride>>(aBlock, b, kc, cPanel + (long)block * Rows * ldc, ldc, panelBias, Rows, cols, first, last,
                         next + from * GemmPacking.CacheLineFloats, Math.Min(share, lines - from));
                 }
-                if (edge != null)
+                if (withEdge)
                 {
-                    int from = Math.Min(fullBlocks * share, lines);
+                    int from = Math.Min(Math.Max(0, fullEnd - blockBegin) * share, lines);
                     Tile<TEpilogue, PackedA>(edge + (long)k0 * Rows, b, kc, cPanel + (long)fullBlocks * Rows * ldc, ldc, panelBias,
                         TShape.M - fullBlocks * Rows, cols, first, last, next + from * GemmPacking.CacheLineFloats, Math.Min(share, lines - from));
                 }

@@ -33,20 +33,53 @@ public static unsafe class LayerNorm
 {
     /// <summary>
     /// Normalizes <paramref name="rows"/> rows of <paramref name="input"/> starting at <paramref name="inputRow"/>
-    /// into <paramref name="output"/> starting at <paramref name="outputRow"/> (may be the same rows).
+    /// into <paramref name="output"/> starting at <paramref name="outputRow"/> (may be the same rows), on up to
+    /// <paramref name="threads"/> threads.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply<TWidth>(NativeBuffer input, int inputRow, int rows, LayerNormWeights weights, float epsilon, NativeBuffer output, int outputRow)
+    /// <remarks>
+    /// Why in parallel although a norm is a few microseconds: on 2 threads the GEMM before it leaves half of each row in the
+    /// other core's cache, and the serial norms of ViT-Ti/16 took 0.57 ms of its 9.5 ms of blocks (0.21 ms on 1 thread).
+    /// </remarks>
+    public static void Apply<TWidth>(NativeBuffer input, int inputRow, int rows, LayerNormWeights weights, float epsilon, NativeBuffer output, int outputRow, int threads = 1)
         where TWidth : IDimension
     {
         int width = TWidth.Value;
         CheckRows(input, inputRow, rows, width);
         CheckRows(output, outputRow, rows, width);
-        float* gamma = weights.Weight.Data, beta = weights.Bias.Data;
+        var job = new RowsJob<TWidth>
+        {
+            Input = input.Data + (long)inputRow * width, Output = output.Data + (long)outputRow * width,
+            Gamma = weights.Weight.Data, Beta = weights.Bias.Data, Epsilon = epsilon, Rows = rows,
+            Parts = Math.Clamp(Math.Min(threads, rows / MinRowsPerPart), 1, WorkerPool.Shared.Threads),
+        };
+        WorkerPool.Shared.Run(job.Parts, job.Parts, ref job);
+    }
+
+    /// <summary>Fewer rows than this per thread are not worth a fork/join.</summary>
+    private const int MinRowsPerPart = 16;
+
+    private struct RowsJob<TWidth> : IParallelJob where TWidth : IDimension
+    {
+        public float* Input, Output, Gamma, Beta;
+        public float Epsilon;
+        public int Rows, Parts;
+
+        public readonly void Execute(int part, int worker)
+        {
+            int begin = (int)((long)Rows * part / Parts), end = (int)((long)Rows * (part + 1) / Parts);
+            Normalize<TWidth>(Input + (long)begin * TWidth.Value, Output + (long)begin * TWidth.Value, end - begin, Gamma, Beta, Epsilon);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Normalize<TWidth>(float* input, float* output, int rows, float* gamma, float* beta, float epsilon)
+        where TWidth : IDimension
+    {
+        int width = TWidth.Value;
         for (int r = 0; r < rows; r++)
         {
-            float* x = input.Data + (long)(inputRow + r) * width;
-            float* y = output.Data + (long)(outputRow + r) * width;
+            float* x = input + (long)r * width;
+            float* y = output + (long)r * width;
             var tier = Simd.Current;
             if (tier == SimdTier.Vector512 && width % 16 == 0)
                 NormalizeRow512(x, y, width, gamma, beta, epsilon);
