@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
@@ -23,7 +24,7 @@ internal static unsafe class GemmMicroKernels
     /// A block and B panel over <paramref name="kc"/> steps. <paramref name="first"/>: the tile starts from the bias
     /// (plus C when the epilogue adds to the output); otherwise it accumulates onto C.
     /// <paramref name="last"/>: apply the activation before storing. Meanwhile the first <paramref name="prefetchLines"/>
-    /// cache lines at <paramref name="prefetch"/> (part of the next B panel) are prefetched into L2, one per step.
+    /// cache lines at <paramref name="prefetch"/> (part of the next B panel) are prefetched into L2, spread over the steps.
     /// </summary>
     /// <remarks>
     /// A partial block of at most 4 or 8 rows, or a last panel of at most 16 columns, runs a kernel with only those
@@ -85,6 +86,7 @@ internal static unsafe class GemmMicroKernels
     private static void Tile12x32Core<TEpilogue, TLayout, TBroadcast, TRows, TWidth>(float* paLeft, float* paRight, float* pb, int kc, float* c, int ldc, float* bias, int rows, int cols, bool first, bool last, float* prefetch, int prefetchLines)
         where TEpilogue : IGemmEpilogue where TLayout : IALayout where TBroadcast : IBroadcastForm where TRows : IDimension where TWidth : IDimension
     {
+        (int spacing, int shift) = PrefetchSpacing(kc, prefetchLines);   // before the accumulators: no call while they are live
         float* tile = stackalloc float[TileFloats];
         Vector512<float> c0a = default, c0b = default;
         Vector512<float> c1a = default, c1b = default;
@@ -104,7 +106,7 @@ internal static unsafe class GemmMicroKernels
             var b0 = Vector512.Load(pb);
             var b1 = TWidth.Value > 16 ? Vector512.Load(pb + 16) : default;
             Vector512<float> a;
-            if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
+            if (Sse.IsSupported && (k & spacing) == 0 && (k >> shift) < prefetchLines) Sse.Prefetch1(prefetch + (k >> shift) * GemmPacking.CacheLineFloats);
             if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
             a = Vector512.Create(l[0 * TLayout.RowStride]); c0a = Vector512.FusedMultiplyAdd(a, b0, c0a);
             if (TWidth.Value > 16) c0b = Vector512.FusedMultiplyAdd(TBroadcast.Embedded ? Vector512.Create(r[0 * TLayout.RowStride]) : a, b1, c0b);
@@ -170,6 +172,7 @@ internal static unsafe class GemmMicroKernels
         where TEpilogue : IGemmEpilogue where TLayout : IALayout
     {
         float* tile = stackalloc float[TileFloats];
+        (int spacing, int shift) = PrefetchSpacing(kc, prefetchLines);
         // Passes beyond the valid rows and columns of an edge tile are skipped (FinishTile reads only those).
         for (int half = 0; half < cols; half += 16)
         {
@@ -182,8 +185,8 @@ internal static unsafe class GemmMicroKernels
                 {
                     var b0 = Vector256.Load(b);
                     var b1 = Vector256.Load(b + 8);
-                    if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
-                    if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
+                    if (Sse.IsSupported && (k & spacing) == 0 && (k >> shift) < prefetchLines) Sse.Prefetch1(prefetch + (k >> shift) * GemmPacking.CacheLineFloats);
+            if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
                     Vector256<float> a;
                     a = Vector256.Create(a0[(r0 + 0) * TLayout.RowStride]);
                     c0a = Vector256.FusedMultiplyAdd(a, b0, c0a); c0b = Vector256.FusedMultiplyAdd(a, b1, c0b);
@@ -247,6 +250,7 @@ internal static unsafe class GemmMicroKernels
         where TEpilogue : IGemmEpilogue where TLayout : IALayout where TPassRows : IDimension
     {
         float* tile = stackalloc float[TileFloats];
+        (int spacing, int shift) = PrefetchSpacing(kc, prefetchLines);
         for (int quarter = 0; quarter < cols; quarter += 8)
         {
             for (int r0 = 0; r0 < rows; r0 += TPassRows.Value)
@@ -261,8 +265,8 @@ internal static unsafe class GemmMicroKernels
                 {
                     var b0 = Vector128.Load(b);
                     var b1 = Vector128.Load(b + 4);
-                    if (Sse.IsSupported && k < prefetchLines) Sse.Prefetch1(prefetch + k * GemmPacking.CacheLineFloats);
-                    if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
+                    if (Sse.IsSupported && (k & spacing) == 0 && (k >> shift) < prefetchLines) Sse.Prefetch1(prefetch + (k >> shift) * GemmPacking.CacheLineFloats);
+            if (Sse.IsSupported && k + kc < prefetchLines) Sse.Prefetch1(prefetch + (k + kc) * GemmPacking.CacheLineFloats);
                     Vector128<float> a;
                     a = Vector128.Create(a0[0 * TLayout.RowStride]);
                     c0a = Simd.MultiplyAdd(a, b0, c0a); c0b = Simd.MultiplyAdd(a, b1, c0b);
@@ -314,6 +318,24 @@ internal static unsafe class GemmMicroKernels
             }
         }
         FinishTile<TEpilogue, Lanes4>(tile, c, ldc, bias, rows, cols, first, last);
+    }
+
+    /// <summary>
+    /// How a tile spreads its <paramref name="lines"/> prefetches over its <paramref name="kc"/> steps: line
+    /// <c>k >> shift</c> at every step <c>k</c> with <c>(k &amp; spacing) == 0</c> (<paramref name="lines"/> &lt;
+    /// <paramref name="kc"/>), or one or two per step. Written out in each kernel's loop: a helper call there, even one
+    /// marked for inlining, was not inlined into the large 512-bit loop and made it 3x slower (every zmm register is caller-saved).
+    /// </summary>
+    /// <remarks>
+    /// Issuing them in the first steps of each tile (one per step, then none) asked DRAM for a tile's whole share within
+    /// ~1,100 cycles (B/16's 96 KiB panel blocks over 17 tiles: 91 lines in the first 91 of 768 steps). Spread over the
+    /// tile, the B/16 blocks ran 183-186 vs 194 ms at 1 thread and 97.5-99.5 vs 100.5-102.6 ms at 2 (paired, Zen 5).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int Spacing, int Shift) PrefetchSpacing(int kc, int lines)
+    {
+        int shift = lines > 0 && lines < kc ? BitOperations.Log2((uint)(kc / lines)) : 0;
+        return ((1 << shift) - 1, shift);
     }
 
     internal readonly struct Rows6 : IDimension { public static int Value => 6; }
