@@ -155,7 +155,12 @@ public static unsafe class Attention
     {
         if (stride % SoftmaxLanes != 0 || stride < cols)
             throw new ArgumentException($"the score stride {stride} must be a multiple of {SoftmaxLanes} and at least {cols}", nameof(stride));
-        for (int r = 0; r < rows; r++)
+        int r = 0;
+        if (Simd.Current == SimdTier.Vector512)
+        {
+            for (; r + 1 < rows; r += 2) SoftmaxRowPair512(scores + (long)r * stride, scores + (long)(r + 1) * stride, cols, scale);
+        }
+        for (; r < rows; r++)
         {
             float* row = scores + (long)r * stride;
             var tier = Simd.Current;
@@ -195,6 +200,58 @@ public static unsafe class Attention
 
         var inverse = Vector512.Create(1f / Vector512.Sum(sum));
         for (int j = 0; j <= last; j += SoftmaxLanes) (Vector512.Load(row + j) * inverse).Store(row + j);
+    }
+
+    /// <summary>
+    /// <see cref="SoftmaxRow512"/> on two rows at once, each pass interleaving them: a row's passes depend on each other
+    /// (max, then exp and sum, then the normalization), so one row at a time left the FMA pipes waiting on the
+    /// horizontal reductions between passes. Measured on ViT-Ti/16's 197-token heads (Zen 5, one thread): see the remarks
+    /// of <see cref="SoftmaxRows"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SoftmaxRowPair512(float* row0, float* row1, int cols, float scale)
+    {
+        int last = (cols - 1) / SoftmaxLanes * SoftmaxLanes;
+        var valid = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols - last)).AsSingle();
+        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
+        var tail0 = Vector512.ConditionalSelect(valid, Vector512.Load(row0 + last), negativeInfinity);
+        var tail1 = Vector512.ConditionalSelect(valid, Vector512.Load(row1 + last), negativeInfinity);
+        var max0 = tail0;
+        var max1 = tail1;
+        for (int j = 0; j < last; j += SoftmaxLanes)
+        {
+            max0 = Vector512.Max(max0, Vector512.Load(row0 + j));
+            max1 = Vector512.Max(max1, Vector512.Load(row1 + j));
+        }
+
+        var scaleVector = Vector512.Create(scale);
+        var shift0 = Vector512.Create(-HorizontalMax(max0) * scale);
+        var shift1 = Vector512.Create(-HorizontalMax(max1) * scale);
+        var sum0 = Vector512<float>.Zero;
+        var sum1 = Vector512<float>.Zero;
+        for (int j = 0; j < last; j += SoftmaxLanes)
+        {
+            var e0 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(row0 + j), scaleVector, shift0));
+            var e1 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(row1 + j), scaleVector, shift1));
+            sum0 += e0;
+            sum1 += e1;
+            e0.Store(row0 + j);
+            e1.Store(row1 + j);
+        }
+        tail0 = FastExp.Exp(Vector512.FusedMultiplyAdd(tail0, scaleVector, shift0));
+        tail1 = FastExp.Exp(Vector512.FusedMultiplyAdd(tail1, scaleVector, shift1));
+        sum0 += tail0;
+        sum1 += tail1;
+        tail0.Store(row0 + last);
+        tail1.Store(row1 + last);
+
+        var inverse0 = Vector512.Create(1f / Vector512.Sum(sum0));
+        var inverse1 = Vector512.Create(1f / Vector512.Sum(sum1));
+        for (int j = 0; j <= last; j += SoftmaxLanes)
+        {
+            (Vector512.Load(row0 + j) * inverse0).Store(row0 + j);
+            (Vector512.Load(row1 + j) * inverse1).Store(row1 + j);
+        }
     }
 
     /// <summary>
