@@ -6,14 +6,14 @@ namespace ViTGen.Tests.Kernels;
 [Collection(nameof(KernelSwitches))]
 public sealed unsafe class GemmPackingTests
 {
-    // (n, k, ld): the keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and panels with
-    // partial 4-steps of k for the 128-bit transpose.
-    private static readonly int[][] TransposedShapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9]];
+    // (n, k, ld): the keys of one head of a 32x32 image (65 x 32, read from the fused qkv rows) and of a 224 image
+    // (197 x 64 of B/16's 2304-float rows), panels with partial 4- and 16-steps of k for the 128- and 512-bit transposes.
+    private static readonly int[][] TransposedShapes = [[1, 1, 1], [32, 7, 7], [33, 64, 64], [65, 32, 384], [100, 130, 131], [64, 5, 9], [197, 64, 2304], [96, 47, 47]];
 
     [Theory]
-    [TierData(512, 0, 1, 2, 3, 4, 5)]
-    [TierData(256, 0, 1, 2, 3, 4, 5)]
-    [TierData(128, 0, 1, 2, 3, 4, 5)]
+    [TierData(512, 0, 1, 2, 3, 4, 5, 6, 7)]
+    [TierData(256, 0, 1, 2, 3, 4, 5, 6, 7)]
+    [TierData(128, 0, 1, 2, 3, 4, 5, 6, 7)]
     public void PackTransposedBPlacesEveryElementAndZeroPads(int bits, int shape)
     {
         using var tier = Simd.Force(Tiers.Of(bits));

@@ -42,7 +42,9 @@ internal static unsafe class GemmPacking
             float* panelDst = dst + (long)panel * PanelWidth * k;
             float* panelSrc = src + (long)panel * PanelWidth * ld;
             int cols = Math.Min(PanelWidth, n - panel * PanelWidth);
-            if (cols == PanelWidth && Avx2.IsSupported && Simd.Current >= SimdTier.Vector256 && (long)PanelWidth * ld <= int.MaxValue)
+            if (cols == PanelWidth && Simd.Current == SimdTier.Vector512)
+                TransposePanel512(panelSrc, ld, k, panelDst);
+            else if (cols == PanelWidth && Avx2.IsSupported && Simd.Current >= SimdTier.Vector256 && (long)PanelWidth * ld <= int.MaxValue)
                 GatherPanel(panelSrc, ld, k, panelDst);
             else if (cols == PanelWidth && Simd.Current == SimdTier.Vector128)
                 TransposePanel128(panelSrc, ld, k, panelDst);
@@ -69,6 +71,70 @@ internal static unsafe class GemmPacking
             Avx2.GatherVector256(column, rows8, sizeof(float)).Store(to + 8);
             Avx2.GatherVector256(column, rows16, sizeof(float)).Store(to + 16);
             Avx2.GatherVector256(column, rows24, sizeof(float)).Store(to + 24);
+        }
+    }
+
+    /// <summary>
+    /// One full panel by 16x16 register transposes (AVX-512): each block reads 16 floats of 16 rows and writes 16 floats to
+    /// each of 16 k rows of the panel; the k columns past the last multiple of 16 are copied one by one.
+    /// </summary>
+    /// <remarks>
+    /// Replaced the 8-lane gathers on the AVX-512 tier: gathers are slow on Zen 5, where packing kᵀ took 8% of an attention
+    /// head (ViT-Ti/16, one thread: 6.5 us of 77). With the transposes its attention went 2.71-2.75 -> 2.50-2.57 ms per
+    /// forward (paired runs).
+    /// </remarks>
+    private static void TransposePanel512(float* src, int ld, int k, float* dst)
+    {
+        int k16 = k & ~15;
+        for (int j0 = 0; j0 < PanelWidth; j0 += 16)
+        {
+            float* rows = src + (long)j0 * ld;
+            for (int kk = 0; kk < k16; kk += 16)
+                Transpose16x16(rows + kk, ld, dst + (long)kk * PanelWidth + j0);
+            for (int kk = k16; kk < k; kk++)
+            {
+                for (int j = 0; j < 16; j++) dst[(long)kk * PanelWidth + j0 + j] = rows[(long)j * ld + kk];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the transpose of the 16x16 block at <paramref name="src"/> (row stride <paramref name="ld"/>) to
+    /// <paramref name="dst"/> (row stride <see cref="PanelWidth"/>): four stages of two-input shuffles, no gathers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose16x16(float* src, int ld, float* dst)
+    {
+        // Stage 1: rows 2i and 2i+1 interleaved; stage 2: four rows interleaved, so b[4g + c] holds, in each 128-bit
+        // lane L, column 4L + c of rows 4g..4g+3.
+        var b = stackalloc Vector512<float>[16];
+        for (int g = 0; g < 4; g++)
+        {
+            float* r = src + (long)(4 * g) * ld;
+            var r0 = Vector512.Load(r);
+            var r1 = Vector512.Load(r + ld);
+            var r2 = Vector512.Load(r + 2 * ld);
+            var r3 = Vector512.Load(r + 3 * ld);
+            var a0 = Avx512F.UnpackLow(r0, r1).AsDouble();
+            var a1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
+            var a2 = Avx512F.UnpackLow(r2, r3).AsDouble();
+            var a3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
+            b[4 * g + 0] = Avx512F.UnpackLow(a0, a2).AsSingle();
+            b[4 * g + 1] = Avx512F.UnpackHigh(a0, a2).AsSingle();
+            b[4 * g + 2] = Avx512F.UnpackLow(a1, a3).AsSingle();
+            b[4 * g + 3] = Avx512F.UnpackHigh(a1, a3).AsSingle();
+        }
+        // Stages 3 and 4 gather the four row groups' 128-bit lanes: 0x88 takes lanes 0 and 2 of each input, 0xDD lanes 1 and 3.
+        for (int c = 0; c < 4; c++)
+        {
+            var low01 = Avx512F.Shuffle4x128(b[c], b[4 + c], 0x88);     // columns c and 8+c of rows 0-7
+            var high01 = Avx512F.Shuffle4x128(b[c], b[4 + c], 0xDD);    // columns 4+c and 12+c of rows 0-7
+            var low23 = Avx512F.Shuffle4x128(b[8 + c], b[12 + c], 0x88);
+            var high23 = Avx512F.Shuffle4x128(b[8 + c], b[12 + c], 0xDD);
+            Avx512F.Shuffle4x128(low01, low23, 0x88).Store(dst + c * PanelWidth);
+            Avx512F.Shuffle4x128(low01, low23, 0xDD).Store(dst + (8 + c) * PanelWidth);
+            Avx512F.Shuffle4x128(high01, high23, 0x88).Store(dst + (4 + c) * PanelWidth);
+            Avx512F.Shuffle4x128(high01, high23, 0xDD).Store(dst + (12 + c) * PanelWidth);
         }
     }
 
