@@ -15,7 +15,8 @@ internal static partial class CpuModelEmitter
     /// 176 bytes per 24 FMAs, which L2 sustains, while every block boundary costs a load and store of the C tile;
     /// measured on ViT-B/16, blocks of 256 spent ~9% of the time in the tile epilogue. Why not deeper: fc2 of
     /// B/16 (K = 3072) ran 2.5% (1 thread) and 5% (2 threads) faster in blocks of 768 than of 1024, while proj and
-    /// fc1 (K = 768) lost 8-10% when split into two blocks of 384.
+    /// fc1 (K = 768) lost 8-10% when split into two blocks of 384. Re-measured on Zen 5 (B/16 blocks, one thread,
+    /// paired): 768 took 219-225 ms against 231 (256), 235 (192) and 247 (384); on L/16, 1024 and 768 were within noise.
     /// </summary>
     internal static int ChooseKBlock(int k)
     {
