@@ -11,6 +11,9 @@ namespace ViTGen.Benchmarks;
 /// </summary>
 internal static class BlockProfile
 {
+    /// <summary>The models <see cref="Run"/> knows.</summary>
+    public static readonly string[] Models = ["ti16", "s16", "b16", "l16"];
+
     public static void Run(string model, int threads)
     {
         switch (model)

@@ -10,11 +10,20 @@ namespace ViTGen.Benchmarks;
 /// </summary>
 public static class Program
 {
-    public static void Main(string[] args)
+    public static int Main(string[] args)
     {
-        if (args is ["profile", var model, var threads])
-            BlockProfile.Run(model, int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture));
-        else
+        if (args is not ["profile", ..])
+        {
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+            return 0;
+        }
+        if (args is not [_, var model, var count] || !BlockProfile.Models.Contains(model)
+            || !int.TryParse(count, System.Globalization.CultureInfo.InvariantCulture, out int threads) || threads < 1)
+        {
+            Console.Error.WriteLine($"usage: profile MODEL THREADS  (MODEL: {string.Join(", ", BlockProfile.Models)}; THREADS: 1 or more)");
+            return 2;
+        }
+        BlockProfile.Run(model, threads);
+        return 0;
     }
 }
