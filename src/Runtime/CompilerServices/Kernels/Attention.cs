@@ -205,8 +205,8 @@ public static unsafe class Attention
     /// <summary>
     /// <see cref="SoftmaxRow512"/> on two rows at once, each pass interleaving them: a row's passes depend on each other
     /// (max, then exp and sum, then the normalization), so one row at a time left the FMA pipes waiting on the
-    /// horizontal reductions between passes. Measured on ViT-Ti/16's 197-token heads (Zen 5, one thread): see the remarks
-    /// of <see cref="SoftmaxRows"/>.
+    /// horizontal reductions between passes. ViT-Ti/16's attention (197-token heads, Zen 5, one thread) went 2.81 -> 2.71
+    /// ms per forward in paired runs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SoftmaxRowPair512(float* row0, float* row1, int cols, float scale)
