@@ -25,6 +25,19 @@ internal static class Allocations
     }
 
     /// <summary>
+    /// Bytes that <paramref name="call"/> allocates on this thread once warm: 3 calls first (workspaces, scratch and
+    /// JIT-time allocations happen there), then <see cref="OnThisThread"/> over 10 calls.
+    /// </summary>
+    public static long InSteadyState(Action call)
+    {
+        for (int i = 0; i < 3; i++) call();
+        return OnThisThread(() =>
+        {
+            for (int i = 0; i < 10; i++) call();
+        });
+    }
+
+    /// <summary>
     /// Bytes allocated by every thread of the process while <paramref name="action"/> runs
     /// (<see cref="GC.GetTotalAllocatedBytes(bool)"/> with <c>precise: true</c>, which counts the unused part of
     /// each thread's allocation context exactly), the smallest over <paramref name="windows"/> windows. Anything

@@ -83,6 +83,7 @@ internal static unsafe class GemmPacking
     /// head (ViT-Ti/16, one thread: 6.5 us of 77). With the transposes its attention went 2.71-2.75 -> 2.50-2.57 ms per
     /// forward (paired runs).
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposePanel512(float* src, int ld, int k, float* dst)
     {
         int k16 = k & ~15;
@@ -102,7 +103,7 @@ internal static unsafe class GemmPacking
     /// Writes the transpose of the 16x16 block at <paramref name="src"/> (row stride <paramref name="ld"/>) to
     /// <paramref name="dst"/> (row stride <see cref="PanelWidth"/>): four stages of two-input shuffles, no gathers.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // not inlined anyway: it uses stackalloc
     private static void Transpose16x16(float* src, int ld, float* dst)
     {
         // Stage 1: rows 2i and 2i+1 interleaved; stage 2: four rows interleaved, so b[4g + c] holds, in each 128-bit
